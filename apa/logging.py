@@ -1,0 +1,97 @@
+"""Experiment tracking with Weights & Biases; the only module that imports wandb.
+
+``conf/logger/wandb.yaml`` names the project, group, tags and run name, so the runs of one sweep
+group together; ``logger=none`` sets ``mode: disabled``. Tracking must never cost a run: when W&B
+cannot start (no API key, no network), the run falls back to offline mode, then to no tracking,
+with a warning that says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wandb
+
+log = logging.getLogger(__name__)
+
+MODES = ("online", "offline", "disabled")
+
+
+@dataclass
+class WandbLogger:
+    """One W&B run per training or evaluation job.
+
+    ``mode`` None defers to the ``WANDB_MODE`` environment variable (W&B's own default: online).
+    """
+
+    project: str = "apa"
+    entity: str | None = None
+    group: str | None = None
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+    mode: str | None = None
+    run: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode is not None and self.mode not in MODES:
+            raise ValueError(f"logger.mode={self.mode!r} is not one of {', '.join(MODES)} or null")
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "disabled"
+
+    @property
+    def report_to(self) -> list[str]:
+        """The value for ``transformers.TrainingArguments.report_to``."""
+        return ["wandb"] if self.enabled else []
+
+    def start(self, config: Mapping[str, Any], run_dir: str | Path) -> None:
+        """Open the run (``run_dir/wandb`` holds its files), falling back as the module says."""
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        settings = dict(
+            project=self.project,
+            entity=self.entity,
+            group=self.group,
+            name=self.name,
+            tags=list(self.tags),
+            config=dict(config),
+            dir=str(run_dir),
+        )
+        attempts = list(dict.fromkeys([self.mode, "offline"])) if self.enabled else []
+        for mode in attempts:
+            try:
+                self.run = wandb.init(mode=mode, **settings)
+                return
+            except Exception as error:  # wandb raises many types; none may end the job
+                log.warning("W&B could not start in mode %s: %s", mode or "default", error)
+        self.run = wandb.init(mode="disabled", **settings)
+
+    @contextmanager
+    def session(self, config: Mapping[str, Any], run_dir: str | Path) -> Iterator[WandbLogger]:
+        """``start`` ... ``finish``, with a failed job's run marked failed and always closed."""
+        self.start(config, run_dir)
+        exit_code = 1
+        try:
+            yield self
+            exit_code = 0
+        finally:
+            self.finish(exit_code)
+
+    def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if self.run is not None:
+            self.run.log(dict(metrics), step=step)
+
+    def summarize(self, metrics: Mapping[str, Any]) -> None:
+        """Record final values (shown in the W&B runs table, compared across a sweep)."""
+        if self.run is not None:
+            self.run.summary.update(dict(metrics))
+
+    def finish(self, exit_code: int = 0) -> None:
+        if self.run is not None:
+            self.run.finish(exit_code=exit_code)
+            self.run = None

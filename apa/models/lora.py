@@ -1,0 +1,52 @@
+"""LoRA adapters on Qwen2-Audio through PEFT.
+
+``conf/lora/*.yaml`` instantiates a ``peft.LoraConfig`` directly. Its ``target_modules`` is a
+regex over module names because a plain list such as ``["q_proj", "v_proj"]`` also matches the
+Whisper audio tower's attention; the default adapts only the language model's projections.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from peft import LoraConfig, PeftModel, get_peft_model
+from peft.tuners.lora import LoraLayer
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+COMPONENTS = ("audio_tower", "multi_modal_projector", "language_model", "lm_head")
+
+
+def component_of(module_name: str) -> str:
+    """Which part of Qwen2-Audio a (possibly PEFT-prefixed) module name belongs to."""
+    parts = module_name.split(".")
+    return next((part for part in parts if part in COMPONENTS), "other")
+
+
+def lora_modules(model: nn.Module) -> list[str]:
+    """Names of the modules that carry a LoRA adapter."""
+    return [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
+
+
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"parameters/total": total, "parameters/trainable": trainable}
+
+
+def apply_lora(model: nn.Module, config: LoraConfig) -> PeftModel:
+    """Freeze ``model`` and attach the adapters ``config`` describes; logs where they landed."""
+    peft_model = get_peft_model(model, config)
+    placement = Counter(component_of(name) for name in lora_modules(peft_model))
+    counts = parameter_counts(peft_model)
+    log.info(
+        "LoRA r=%d on %s; %s of %s parameters trainable (%.2f%%)",
+        config.r,
+        ", ".join(f"{n} modules in {c}" for c, n in sorted(placement.items())),
+        f"{counts['parameters/trainable']:,}",
+        f"{counts['parameters/total']:,}",
+        100 * counts["parameters/trainable"] / counts["parameters/total"],
+    )
+    return peft_model

@@ -1,0 +1,100 @@
+"""Shared fixtures: offline environment, the tiny model, the real speechocean762 subset, configs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = PROJECT_ROOT / "conf"
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "speechocean762"
+
+# Tests never reach a model hub or W&B's servers.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["WANDB_MODE"] = "offline"
+os.environ["WANDB_SILENT"] = "true"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def apa_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Built models go to a per-session folder unless the developer points APA_CACHE elsewhere."""
+    if "APA_CACHE" in os.environ:
+        yield Path(os.environ["APA_CACHE"]).expanduser()
+        return
+    cache = tmp_path_factory.mktemp("apa-cache")
+    os.environ["APA_CACHE"] = str(cache)
+    yield cache
+    del os.environ["APA_CACHE"]
+
+
+@pytest.fixture(scope="session")
+def tiny_source(apa_cache: Path):
+    from apa.models import TinyQwen2Audio
+
+    source = TinyQwen2Audio(cache_dir=str(apa_cache / "models"))
+    source.build()
+    return source
+
+
+@pytest.fixture
+def tiny(tiny_source):
+    """A fresh tiny model and processor (tests may train or wrap it)."""
+    return tiny_source.load()
+
+
+@pytest.fixture(scope="session")
+def speechocean762() -> Path:
+    if not (SHARED_DATA / "resource" / "scores.json").is_file():
+        pytest.skip(f"the real speechocean762 subset is not at {SHARED_DATA} (../shared is absent)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def real_wav(speechocean762: Path) -> Path:
+    """The first utterance of the subset: 16 kHz, 16-bit mono PCM with the upper-case .WAV suffix."""
+    return min((speechocean762 / "WAVE").glob("SPEAKER*/*.WAV"))
+
+
+@pytest.fixture
+def labelled_batch(tiny, real_wav):
+    """One real utterance with a scored answer, prompt tokens masked with -100: (audio, model inputs)."""
+    from apa.data.audio import load_audio
+
+    _, processor = tiny
+    audio = load_audio(real_wav)
+    user = [{"type": "audio", "audio": str(real_wav)}, {"type": "text", "text": "Rate the pronunciation."}]
+    prompt = processor.apply_chat_template(
+        [{"role": "user", "content": user}], add_generation_prompt=True, tokenize=False
+    )
+    answer = "Sentence Scores: 8 8 9 10 8<|im_end|>\n"
+    encode = partial(processor, audio=[audio], sampling_rate=16000, return_tensors="pt")
+    prompt_ids, inputs = encode(text=[prompt])["input_ids"], encode(text=[prompt + answer])
+    labels = inputs["input_ids"].clone()
+    labels[:, : prompt_ids.shape[1]] = -100
+    return audio, {**inputs, "labels": labels}
+
+
+@pytest.fixture
+def compose(tmp_path: Path) -> Iterator[Callable]:
+    """Compose ``conf/<name>.yaml`` with overrides, as ``python <name>.py`` would, into ``tmp_path``."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    def _compose(name: str, overrides: list[str] = ()):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = hydra_compose(config_name=name, overrides=list(overrides), return_hydra_config=True)
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+        HydraConfig.instance().set_config(cfg)
+        return cfg
+
+    yield _compose
+    GlobalHydra.instance().clear()

@@ -1,0 +1,79 @@
+"""Every config in conf/ composes, and everything it targets instantiates."""
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from apa.logging import WandbLogger
+from apa.models import ModelSource
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+PRIMARY = sorted(path.stem for path in CONF_DIR.glob("*.yaml"))
+# Groups whose options the primary configs select (hydra/ is Hydra's own and composed by every run).
+GROUP_OPTIONS = sorted(
+    (path.parent.name, path.stem) for path in CONF_DIR.glob("*/*.yaml") if path.parent.name != "hydra"
+)
+
+
+def job_config(cfg: DictConfig) -> DictConfig:
+    """What the job sees: the composed config without Hydra's own node."""
+    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+
+
+def targets(node, where="") -> list[tuple[str, DictConfig]]:
+    """Every config node with a ``_target_``, outermost first, with its dotted path."""
+    found = []
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            return [(where, node)]
+        for key in node:
+            found += targets(node[key], f"{where}.{key}".lstrip("."))
+    return found
+
+
+def instantiate_all(cfg: DictConfig) -> dict[str, object]:
+    return {where: instantiate(node) for where, node in targets(job_config(cfg))}
+
+
+def test_primary_configs_found():
+    assert {"train", "evaluate"} <= set(PRIMARY)
+    assert {"model", "lora", "logger", "paths"} <= {group for group, _ in GROUP_OPTIONS}
+
+
+@pytest.mark.parametrize("name", PRIMARY)
+def test_primary_config_composes_and_instantiates(compose, name):
+    cfg = compose(name)
+    OmegaConf.to_container(job_config(cfg), resolve=True, throw_on_missing=True)  # everything resolves
+    objects = instantiate_all(cfg)
+    assert isinstance(objects["model"], ModelSource)
+    assert isinstance(objects["logger"], WandbLogger)
+    assert Path(cfg.paths.output_dir).name == "run"
+
+
+@pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
+def test_every_group_option_composes_and_instantiates(compose, group, option):
+    primary = next(name for name in PRIMARY if group in compose(name))
+    cfg = compose(primary, [f"{group}={option}"])
+    objects = instantiate_all(cfg)
+    node = cfg[group]
+    if "_target_" in node:
+        assert type(objects[group]).__name__ == node._target_.rsplit(".", 1)[-1]
+
+
+def test_tiny_model_config_builds_where_paths_say(compose, tmp_path):
+    cfg = compose("train", ["model=tiny", f"paths.cache_dir={tmp_path}/cache"])
+    source = instantiate(cfg.model)
+    assert source.path.parent == tmp_path / "cache" / "models"
+
+
+def test_logger_none_disables_tracking(compose):
+    logger = instantiate(compose("train", ["logger=none"]).logger)
+    assert not logger.enabled and logger.report_to == []
+
+
+def test_unknown_key_is_rejected(compose):
+    with pytest.raises(Exception, match="no_such_option"):
+        instantiate(compose("train", ["+model.no_such_option=1"]).model)

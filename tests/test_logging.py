@@ -1,0 +1,79 @@
+"""W&B tracking: offline works, disabled is silent, and an unreachable W&B never ends a run."""
+
+import pytest
+
+import apa.logging
+from apa.logging import WandbLogger
+
+
+class FakeRun:
+    def __init__(self, mode):
+        self.mode, self.finished_with, self.summary = mode, None, {}
+
+    def finish(self, exit_code=0):
+        self.finished_with = exit_code
+
+
+@pytest.fixture
+def fake_wandb(monkeypatch):
+    """wandb.init that fails in the modes listed in ``failing`` and records every call."""
+    calls, failing = [], set()
+
+    def init(mode=None, **settings):
+        calls.append(mode)
+        if mode in failing:
+            raise RuntimeError(f"cannot reach W&B in mode {mode}")
+        return FakeRun(mode)
+
+    monkeypatch.setattr(apa.logging.wandb, "init", init)
+    return calls, failing
+
+
+def test_offline_run_records_config_and_summary(tmp_path):
+    logger = WandbLogger(project="apa-test", group="unit", tags=["t"], mode="offline")
+    with logger.session({"seed": 3}, tmp_path) as tracker:
+        tracker.log({"train/loss": 1.5}, step=1)
+        tracker.summarize({"eval/pcc": 0.5})
+        run = tracker.run
+        assert run.config["seed"] == 3 and run.summary["eval/pcc"] == 0.5
+        assert run.group == "unit" and list(run.tags) == ["t"]
+    (record,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    assert b"eval/pcc" in record.read_bytes() and b"train/loss" in record.read_bytes()  # ready for `wandb sync`
+    assert logger.run is None
+
+
+def test_disabled_writes_nothing(tmp_path):
+    logger = WandbLogger(mode="disabled")
+    with logger.session({"seed": 3}, tmp_path) as tracker:
+        tracker.log({"train/loss": 1.0})
+    assert not (tmp_path / "wandb").exists()
+    assert logger.report_to == [] and WandbLogger().report_to == ["wandb"]
+
+
+def test_unreachable_online_falls_back_to_offline(fake_wandb, tmp_path):
+    calls, failing = fake_wandb
+    failing.add("online")
+    logger = WandbLogger(mode="online")
+    logger.start({}, tmp_path)
+    assert calls == ["online", "offline"] and logger.run.mode == "offline"
+
+
+def test_no_tracking_when_offline_fails_too(fake_wandb, tmp_path):
+    calls, failing = fake_wandb
+    failing.update({None, "offline"})
+    logger = WandbLogger()
+    logger.start({}, tmp_path)
+    assert calls == [None, "offline", "disabled"] and logger.run.mode == "disabled"
+
+
+def test_failed_job_marks_the_run_failed(fake_wandb, tmp_path):
+    logger = WandbLogger(mode="offline")
+    with pytest.raises(KeyError), logger.session({}, tmp_path):
+        run = logger.run
+        raise KeyError("boom")
+    assert run.finished_with == 1 and logger.run is None
+
+
+def test_bad_mode_is_rejected():
+    with pytest.raises(ValueError, match=r"logger\.mode='onlin'"):
+        WandbLogger(mode="onlin")
