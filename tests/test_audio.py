@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from apa.data.audio import SAMPLE_RATE, AudioError, load_audio
+from apa.data.audio import SAMPLE_RATE, AudioError, load_audio, split_into_chunks
 
 
 def test_reads_real_upper_case_wav(real_wav):
@@ -44,3 +44,19 @@ def test_bad_files_are_named(tmp_path, make, message):
     with pytest.raises(AudioError, match=message) as error:
         load_audio(path)
     assert str(path) in str(error.value)
+
+
+def test_reads_bytes_like_a_file(real_wav):
+    assert np.array_equal(load_audio(real_wav.read_bytes(), name="utt"), load_audio(real_wav))
+    with pytest.raises(AudioError, match="utt: not a readable audio file"):
+        load_audio(b"not audio", name="utt")
+
+
+@pytest.mark.parametrize(("seconds", "chunks"), [(0.5, 1), (30.0, 1), (30.01, 2), (61.0, 3)])
+def test_long_audio_is_split_into_equal_chunks(seconds, chunks):
+    audio = np.arange(int(seconds * SAMPLE_RATE), dtype=np.float32)
+    pieces = split_into_chunks(audio)
+    assert len(pieces) == chunks
+    assert all(len(p) <= 30 * SAMPLE_RATE for p in pieces)
+    assert max(len(p) for p in pieces) - min(len(p) for p in pieces) <= 1
+    assert np.array_equal(np.concatenate(pieces), audio)  # nothing lost, order kept

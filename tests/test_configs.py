@@ -40,7 +40,17 @@ def instantiate_all(cfg: DictConfig) -> dict[str, object]:
 
 def test_primary_configs_found():
     assert {"train", "evaluate"} <= set(PRIMARY)
-    assert {"model", "lora", "logger", "paths"} <= {group for group, _ in GROUP_OPTIONS}
+    assert {"data", "prompt", "model", "lora", "logger", "paths"} <= {group for group, _ in GROUP_OPTIONS}
+
+
+def test_every_nested_option_is_used(compose):
+    """Nested groups (prompt/format) are composed through the options that select them."""
+    used = set()
+    for option in (o for g, o in GROUP_OPTIONS if g == "prompt"):
+        prompt = compose("train", [f"prompt={option}"]).prompt
+        used.add(prompt.format._target_)
+    nested = {path.stem for path in (CONF_DIR / "prompt" / "format").glob("*.yaml")}
+    assert len(used) == len(nested) == 2
 
 
 @pytest.mark.parametrize("name", PRIMARY)

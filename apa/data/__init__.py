@@ -1,5 +1,27 @@
-"""Data: audio input (corpus readers, synthetic corpus and feature cache follow)."""
+"""Data: corpus readers, audio input, score scales, the synthetic corpus and the feature cache."""
 
-from apa.data.audio import SAMPLE_RATE, AudioError, load_audio
+from apa.data.audio import SAMPLE_RATE, AudioError, load_audio, split_into_chunks
+from apa.data.corpus import Corpus, CorpusError, DataProblem
+from apa.data.features import FeatureCache, FeatureTable
+from apa.data.records import LabelError, Scores, Utterance, WordScores
+from apa.data.speechocean762 import Speechocean762, Speechocean762Hub
+from apa.data.synthetic import SyntheticCorpus
 
-__all__ = ["SAMPLE_RATE", "AudioError", "load_audio"]
+__all__ = [
+    "SAMPLE_RATE",
+    "AudioError",
+    "Corpus",
+    "CorpusError",
+    "DataProblem",
+    "FeatureCache",
+    "FeatureTable",
+    "LabelError",
+    "Scores",
+    "Speechocean762",
+    "Speechocean762Hub",
+    "SyntheticCorpus",
+    "Utterance",
+    "WordScores",
+    "load_audio",
+    "split_into_chunks",
+]

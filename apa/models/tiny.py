@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from transformers import (
     WhisperFeatureExtractor,
 )
 
+from apa.atomic import build_folder
 from apa.models.checkpoint import LoadedModel, Qwen2AudioCheckpoint
 from apa.models.tokenizer import qwen2_audio_tokenizer
 
@@ -98,17 +97,9 @@ class TinyQwen2Audio:
         """Write the model and processor to :attr:`path` unless a complete copy is already there."""
         if self.path.is_dir():
             return self.path
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         log.info("building the tiny Qwen2-Audio (seed %d) in %s", self.seed, self.path)
-        staging = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=".building-"))
-        try:
+        with build_folder(self.path) as staging:
             self._write(staging)
-            staging.rename(self.path)  # atomic; fails if another process finished first
-        except OSError:
-            if not self.path.is_dir():
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         return self.path
 
     def _write(self, folder: Path) -> None:

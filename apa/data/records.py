@@ -1,0 +1,162 @@
+"""Typed records for utterances and their scores, and the speechocean762 ``scores.json`` schema.
+
+One structure serves labels and predictions: a prediction is a :class:`Scores` whose unknown
+values are ``None`` (and omitted from JSON). Scores stay on the corpus's native scales
+(:mod:`apa.data.scales`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from apa.data.scales import ASPECTS, SENTENCE_ASPECTS, WORD_ASPECTS, scale_of
+
+PHONES_ACCURACY_KEY = "phones-accuracy"  # the official schema's spelling
+
+
+class LabelError(ValueError):
+    """A malformed or out-of-range label; the message names the utterance and the field."""
+
+
+@dataclass(frozen=True)
+class WordScores:
+    text: str
+    accuracy: float | None = None
+    stress: float | None = None
+    total: float | None = None
+    phones: tuple[str, ...] = ()
+    phones_accuracy: tuple[float | None, ...] = ()
+
+    def aspect(self, aspect: str) -> float | None:
+        return getattr(self, aspect)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Sentence, word and phone scores of one utterance; ``None`` where unknown."""
+
+    accuracy: float | None = None
+    fluency: float | None = None
+    prosodic: float | None = None
+    completeness: float | None = None
+    total: float | None = None
+    words: tuple[WordScores, ...] = ()
+
+    def aspect(self, aspect: str) -> float | None:
+        return getattr(self, aspect)
+
+    def value(self, granularity: str, aspect: str, word: int | None = None, phone: int | None = None):
+        """The score at one place: ``("phone", "accuracy", word=2, phone=0)`` and so on."""
+        if granularity == "sentence":
+            return self.aspect(aspect)
+        if granularity == "word":
+            return self.words[word].aspect(aspect)
+        return self.words[word].phones_accuracy[phone]
+
+    def with_value(self, granularity: str, aspect: str, value, word: int | None = None, phone: int | None = None):
+        """A copy with one score replaced (records are immutable)."""
+        if granularity == "sentence":
+            return replace(self, **{aspect: value})
+        words = list(self.words)
+        if granularity == "word":
+            words[word] = replace(words[word], **{aspect: value})
+        else:
+            phones = list(words[word].phones_accuracy)
+            phones[phone] = value
+            words[word] = replace(words[word], phones_accuracy=tuple(phones))
+        return replace(self, words=tuple(words))
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``scores.json`` schema, leaving out what is unknown."""
+        entry: dict[str, Any] = {a: self.aspect(a) for a in SENTENCE_ASPECTS if self.aspect(a) is not None}
+        if self.words:
+            entry["words"] = [_word_to_json(word) for word in self.words]
+        return entry
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any], where: str, complete: bool = True) -> Scores:
+        """Read and check one utterance's entry. ``complete`` labels must have every score;
+        predictions (``complete=False``) may leave any out."""
+        if not isinstance(entry, Mapping):
+            raise LabelError(f"{where}: expected an object with scores, got {type(entry).__name__}")
+        words = entry.get("words", [] if not complete else None)
+        if not isinstance(words, list):
+            raise LabelError(f"{where}: 'words' must be a list of word objects")
+        return cls(
+            **{a: _score(entry, a, ("sentence", a), where, complete) for a in SENTENCE_ASPECTS},
+            words=tuple(_word_from_json(word, f"{where} word {i}", complete) for i, word in enumerate(words)),
+        )
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One recording with its reference text and labels, as every corpus reader returns it."""
+
+    id: str
+    text: str
+    audio: Path | bytes = field(repr=False)  # a file, or the encoded file's bytes (hub datasets)
+    scores: Scores
+    speaker: str | None = None
+    age: int | None = None
+    gender: str | None = None
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return tuple(word.text for word in self.scores.words)
+
+
+def _word_to_json(word: WordScores) -> dict[str, Any]:
+    entry: dict[str, Any] = {"text": word.text}
+    entry.update({a: word.aspect(a) for a in WORD_ASPECTS if word.aspect(a) is not None})
+    if word.phones:
+        entry["phones"] = list(word.phones)
+    if any(score is not None for score in word.phones_accuracy):
+        entry[PHONES_ACCURACY_KEY] = list(word.phones_accuracy)
+    return entry
+
+
+def _word_from_json(entry: Any, where: str, complete: bool) -> WordScores:
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("text"), str):
+        raise LabelError(f"{where}: expected an object with a 'text' string")
+    where = f"{where} ({entry['text']!r})"
+    phones = entry.get("phones", None if complete else [])
+    if not isinstance(phones, list) or not all(isinstance(p, str) for p in phones):
+        raise LabelError(f"{where}: 'phones' must be a list of phone symbols")
+    accuracies = entry.get(PHONES_ACCURACY_KEY, None if complete else [None] * len(phones))
+    if not isinstance(accuracies, list):
+        raise LabelError(f"{where}: '{PHONES_ACCURACY_KEY}' must be a list of numbers")
+    if len(accuracies) != len(phones):
+        raise LabelError(
+            f"{where}: {len(phones)} phones but {len(accuracies)} '{PHONES_ACCURACY_KEY}' scores; they must pair up"
+        )
+    phone_scores = tuple(
+        _check(score, ("phone", "accuracy"), f"{where} phone {i} ({phones[i]})", complete)
+        for i, score in enumerate(accuracies)
+    )
+    return WordScores(
+        text=entry["text"],
+        **{a: _score(entry, a, ("word", a), where, complete) for a in ASPECTS["word"]},
+        phones=tuple(phones),
+        phones_accuracy=phone_scores,
+    )
+
+
+def _score(entry: Mapping[str, Any], key: str, place: tuple[str, str], where: str, complete: bool):
+    if key not in entry and complete:
+        raise LabelError(f"{where}: missing score '{key}'")
+    return _check(entry.get(key), place, f"{where} '{key}'", complete)
+
+
+def _check(value: Any, place: tuple[str, str], where: str, complete: bool) -> float | None:
+    if value is None and not complete:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise LabelError(f"{where}: expected a number, got {value!r}")
+    scale = scale_of(*place)
+    if not scale.contains(value):
+        raise LabelError(f"{where}: {value} is outside the {place[0]} {place[1]} scale 0-{scale.native_max:g}")
+    return value
