@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = PROJECT_ROOT / "conf"
+from .helpers import CONF_DIR, PROJECT_ROOT
+
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "speechocean762"
 
 # Tests never reach a model hub or W&B's servers.

@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from apa.logging import WandbLogger
 from apa.models import ModelSource
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+from .helpers import CONF_DIR
 
 PRIMARY = sorted(path.stem for path in CONF_DIR.glob("*.yaml"))
 # Groups whose options the primary configs select (hydra/ is Hydra's own and composed by every run).

@@ -109,12 +109,10 @@ class LineFormat:
 
     @staticmethod
     def _line(text: str, label: str) -> str | None:
-        """The rest of the first line that starts with ``label`` (any case, any indentation)."""
-        for line in text.splitlines():
-            stripped = line.strip()
-            if stripped.lower().startswith(label.lower()):
-                return stripped[len(label) :]
-        return None
+        """The rest of the first line that starts with ``label`` (any case, spacing or indentation)."""
+        pattern = r"^[ \t]*" + r"\s+".join(map(re.escape, label.split())) + r"(.*)$"
+        match = re.search(pattern, text, re.IGNORECASE | re.MULTILINE)
+        return match.group(1).strip() if match else None
 
     @staticmethod
     def _parse_words(line: str | None, aspects: Sequence[str], vocabulary: ScoreVocabulary) -> list[WordScores]:

@@ -10,6 +10,7 @@ scales; the result is deterministic for a seed and an utterance id.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Sequence
 
@@ -96,5 +97,6 @@ def _apply(classes: dict[tuple, float], changes: dict[tuple, float]) -> dict[tup
     """New classes for every place the prompt writes: changed ones rounded and clipped."""
     result = dict(classes)
     for (g, a, w, p), delta in changes.items():
-        result[g, a, w, p] = _clip(round(classes[g, a, w, p] + delta), scale_of(g, a).classes)
+        whole = math.copysign(math.floor(abs(delta) + 0.5), delta)  # half a class counts, in delta's direction
+        result[g, a, w, p] = _clip(classes[g, a, w, p] + whole, scale_of(g, a).classes)
     return result

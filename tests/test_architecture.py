@@ -1,0 +1,48 @@
+"""Imports point one way (DESIGN.md section 3): a layer never imports a layer above it."""
+
+import ast
+
+import pytest
+
+from .helpers import PROJECT_ROOT
+
+PACKAGE = PROJECT_ROOT / "apa"
+# What each part of apa may import from apa (besides itself and the helpers at the top).
+ALLOWED = {
+    "data": set(),
+    "prompts": {"data"},
+    "models": {"data", "prompts"},
+    "objectives": {"data", "prompts", "models"},
+    "training": {"data", "prompts", "models", "objectives", "evaluation", "logging"},
+    "evaluation": {"data", "prompts", "models", "logging"},
+}
+SHARED = {"atomic"}
+
+
+def imports(path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
+def test_layers_import_downwards_only(path):
+    part = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+    used = {name.split(".")[1] for name in imports(path) if name.startswith("apa.")} - {part} - SHARED
+    if part in ALLOWED:
+        assert used <= ALLOWED[part], f"{part} imports {used - ALLOWED[part]}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
+def test_hydra_and_wandb_stay_at_the_edges(path):
+    roots = {name.split(".")[0] for name in imports(path)}
+    assert "hydra" not in roots and "omegaconf" not in roots, "only entry points and tests use Hydra"
+    if path.name != "logging.py":
+        assert "wandb" not in roots, "apa/logging.py is the only module that imports wandb"

@@ -1,0 +1,241 @@
+"""Prompts: every config renders targets with slots, parsing inverts rendering, answers as models
+really write them are read without guessing."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apa.data import Scores, Speechocean762, Utterance, WordScores
+from apa.data.scales import ASPECTS, scale_of
+from apa.prompts import JsonFormat, LineFormat, Prompt
+
+from .helpers import PROMPT_NAMES, load_prompt
+
+
+@pytest.fixture(scope="module")
+def prompts() -> dict[str, Prompt]:
+    return {name: load_prompt(name) for name in PROMPT_NAMES}
+
+
+@pytest.fixture(scope="module")
+def real_utterances(speechocean762) -> list[Utterance]:
+    corpus = Speechocean762(str(speechocean762))
+    return corpus.utterances("train") + corpus.utterances("test")
+
+
+def test_the_expected_prompts_exist(prompts):
+    expected = {"sentence", "word", "phone", "multi", "zeroshot", "sentence_accuracy", "sentence_fluency",
+                "sentence_prosodic", "sentence_total", "word_accuracy"}  # fmt: skip
+    assert expected <= set(prompts)
+    assert prompts["multi"].aspects == {g: ASPECTS[g] for g in ("sentence", "word", "phone")}
+    assert isinstance(prompts["zeroshot"].format, JsonFormat) and prompts["zeroshot"].score_tokens == "digits"
+    assert prompts["sentence_fluency"].aspects == {"sentence": ("fluency",)}
+
+
+def assert_round_trip(prompt: Prompt, scores: Scores) -> None:
+    """parse(render(x)) gives back every written score, and nothing the prompt did not ask for."""
+    rendered = prompt.render(scores)
+    parsed = prompt.parse(rendered.text)
+    for slot in rendered.slots:
+        expected = scale_of(slot.granularity, slot.aspect).to_native(slot.score_class)
+        assert parsed.value(*slot.key) == pytest.approx(expected), slot
+        assert rendered.text[slot.start : slot.end] == prompt.vocabulary.write(slot.score_class)
+    assert prompt.render(parsed).text == rendered.text
+    asked = {(slot.granularity, slot.aspect) for slot in rendered.slots}
+    for aspect in ASPECTS["sentence"]:
+        if ("sentence", aspect) not in asked:
+            assert parsed.aspect(aspect) is None
+    if "word" in prompt.aspects:
+        assert [w.text for w in parsed.words] == [w.text for w in scores.words]
+    if "phone" in prompt.aspects:
+        assert [w.phones for w in parsed.words] == [w.phones for w in scores.words]
+    if not {"word", "phone"} & set(prompt.aspects):
+        assert parsed.words == ()
+
+
+# The JSON format writes digits only (test_bad_prompt_configs_are_rejected checks that).
+VARIANTS = [
+    (name, tokens)
+    for name in PROMPT_NAMES
+    for tokens in ("digits", "added")
+    if name != "zeroshot" or tokens == "digits"
+]
+
+
+@pytest.mark.parametrize(("name", "score_tokens"), VARIANTS)
+def test_round_trip_on_every_real_utterance(prompts, real_utterances, name, score_tokens):
+    prompt = load_prompt(name, score_tokens=score_tokens) if score_tokens != prompts[name].score_tokens else None
+    prompt = prompt or prompts[name]
+    for utterance in real_utterances:
+        assert_round_trip(prompt, utterance.scores)
+    n_slots = len(prompt.render(real_utterances[0].scores).slots)
+    n_words = len(real_utterances[0].scores.words)
+    n_phones = sum(len(w.phones) for w in real_utterances[0].scores.words)
+    expected = sum(
+        len(aspects) * {"sentence": 1, "word": n_words, "phone": n_phones}[g] for g, aspects in prompt.aspects.items()
+    )
+    assert n_slots == expected
+
+
+PHONES = ["AA0", "AE1", "AH0", "B", "CH", "DH", "IY1", "NG", "OW0", "TH", "ZH", "UW1", "ER0"]
+words_strategy = st.lists(
+    st.builds(
+        lambda text, acc, stress, total, phones: WordScores(
+            text, acc, stress, total, tuple(p for p, _ in phones), tuple(s for _, s in phones)
+        ),
+        st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ'", min_size=1, max_size=9),
+        st.integers(0, 10),
+        st.sampled_from([5, 10]),
+        st.integers(0, 10),
+        st.lists(st.tuples(st.sampled_from(PHONES), st.floats(0, 2, allow_nan=False)), min_size=1, max_size=6),
+    ),
+    min_size=1,
+    max_size=8,
+)
+scores_strategy = st.builds(
+    Scores,
+    *(st.integers(0, 10) for _ in range(3)),
+    st.floats(0, 10, allow_nan=False),  # completeness is continuous
+    st.integers(0, 10),
+    words_strategy,
+)
+
+
+@pytest.mark.parametrize("name", ["multi", "sentence", "phone", "word_accuracy", "zeroshot"])
+@settings(max_examples=60, deadline=None)
+@given(scores=scores_strategy)
+def test_round_trip_on_random_scores(prompts, name, scores):
+    assert_round_trip(prompts[name], scores)
+
+
+@pytest.fixture(scope="module")
+def multi_digits():
+    return load_prompt("multi", score_tokens="digits")
+
+
+@pytest.fixture(scope="module")
+def example(real_utterances):
+    return next(u for u in real_utterances if u.id == "000050024")  # BILLY LOVES AMERICA
+
+
+def test_reads_answers_with_noise_around_them(multi_digits, example):
+    clean = multi_digits.render(example.scores).text
+    sentence, words, phones = clean.split("\n")
+    noisy = f"Sure! Here is my assessment.\n\n  {phones}\r\n{sentence.lower()}\n\t{words.replace(' ', '   ')}\nDone."
+    assert multi_digits.parse(noisy) == multi_digits.parse(clean)
+
+
+def test_missing_line_leaves_only_that_granularity_missing(multi_digits, example):
+    sentence, words, _phones = multi_digits.render(example.scores).text.split("\n")
+    parsed = multi_digits.parse(f"{sentence}\n{words}")
+    assert parsed.accuracy == example.scores.accuracy
+    assert [w.accuracy for w in parsed.words] == [w.accuracy for w in example.scores.words]
+    assert all(w.phones == () for w in parsed.words)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Sentence Scores: 7 6 6 10", {}),  # four scores for five aspects: none can be attributed
+        ("Sentence Scores: 7 6 6 10 7 9", {}),
+        ("Sentence Scores: 11 6 6 10 7", {"fluency": 6.0, "prosodic": 6.0, "completeness": 10.0, "total": 7.0}),
+        (
+            "Sentence Scores: 7 6 6.5 10 7.",
+            {"accuracy": 7.0, "fluency": 6.0, "prosodic": 6.5, "completeness": 10.0, "total": 7.0},
+        ),
+        ("I cannot assess this recording.", {}),
+    ],
+    ids=["too-few", "too-many", "out-of-range", "decimals", "refusal"],
+)
+def test_sentence_scores_are_never_guessed(multi_digits, answer, expected):
+    parsed = multi_digits.parse(answer)
+    assert {a: parsed.aspect(a) for a in ASPECTS["sentence"] if parsed.aspect(a) is not None} == expected
+
+
+def test_malformed_word_items_are_missing_alone(multi_digits):
+    parsed = multi_digits.parse("Word Scores: BILLY/10/10/10 LOVES/8/10 AMERICA/x/10/10")
+    assert [w.text for w in parsed.words] == ["BILLY", "LOVES", "AMERICA"]
+    assert (parsed.words[0].accuracy, parsed.words[0].stress, parsed.words[0].total) == (10, 10, 10)
+    assert (parsed.words[1].accuracy, parsed.words[1].total) == (None, None)
+    assert (parsed.words[2].accuracy, parsed.words[2].stress) == (None, 10)
+
+
+def test_phone_groups_that_do_not_pair_with_words_are_missing(multi_digits):
+    answer = "Word Scores: BILLY/10/10/10 LOVES/8/10/8\nPhone Scores: B/10 IH1/9 - L/10 - AH0/4"
+    parsed = multi_digits.parse(answer)
+    assert [w.text for w in parsed.words] == ["BILLY", "LOVES"] and all(w.phones == () for w in parsed.words)
+    paired = multi_digits.parse("Word Scores: BILLY/10/10/10 LOVES/8/10/8\nPhone Scores: B/10 IH1/9 - L/10 AH0/4")
+    assert paired.words[1].phones == ("L", "AH0") and paired.words[1].phones_accuracy == (2.0, 0.8)
+
+
+def test_phone_prompt_keeps_words_by_position():
+    phone = load_prompt("phone", score_tokens="digits")
+    parsed = phone.parse("Phone Scores: B/10 IH1/oops - L/5")
+    assert [(w.text, w.phones, w.phones_accuracy) for w in parsed.words] == [
+        ("", ("B", "IH1"), (2.0, None)),
+        ("", ("L",), (1.0,)),
+    ]
+
+
+def test_added_tokens_are_read_back(prompts, example):
+    multi = prompts["multi"]
+    assert multi.score_tokens == "added"
+    text = multi.render(example.scores).text
+    assert "<|score_10|>" in text and " 10" not in text
+    assert multi.parse(text.replace("<|score_7|>", "7")).accuracy is None  # digits are not this vocabulary
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ('```json\n{"accuracy": 8, "fluency": 7, "prosody": 6, "completeness": 10}\n```', (8, 7, 6, 10)),
+        ("Scores: {'Accuracy': 8, 'Fluency': '7'} and {\"prosody\": 6}", (8, 7, 6, None)),
+        ('{"result": {"accuracy": 8.5, "completeness": 12}}', (8.5, None, None, None)),
+        ("Accuracy: 8, fluency: 7", (None, None, None, None)),  # no JSON object: nothing is guessed
+    ],
+    ids=["fenced", "fragments", "nested-and-out-of-range", "prose"],
+)
+def test_zero_shot_json_answers(prompts, answer, expected):
+    parsed = prompts["zeroshot"].parse(answer)
+    assert (parsed.accuracy, parsed.fluency, parsed.prosodic, parsed.completeness) == expected
+    assert parsed.total is None
+
+
+def test_instruction_fills_placeholders_only(prompts, example):
+    text = prompts["multi"].instruction_for(example)
+    assert '"BILLY LOVES AMERICA"' in text
+    assert "B IH1 L IY0 - L AH0 V Z - AH0 M EH1 R IH0 K AH0" in text
+    assert "{Acc}" in text and "{text}" not in text and "{phones}" not in text
+
+
+def test_messages_follow_the_chat_template(prompts, example, tiny):
+    _, processor = tiny
+    messages = prompts["sentence"].messages(example)
+    rendered = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert rendered.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n")
+    assert "Audio 1: <|audio_bos|><|AUDIO|><|audio_eos|>\nAssess the pronunciation" in rendered
+    assert rendered.endswith("<|im_end|>\n<|im_start|>assistant\n")
+    with_system = Prompt("s", "Rate.", {"sentence": ["total"]}, system="You are an examiner.")
+    assert with_system.messages(example)[0] == {"role": "system", "content": "You are an examiner."}
+
+
+def test_rendering_needs_every_label(prompts):
+    scores = Scores(accuracy=7, fluency=None, prosodic=6, completeness=10, total=7)
+    with pytest.raises(ValueError, match="sentence fluency label"):
+        prompts["sentence"].render(scores)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(aspects={"word": ["fluency"]}), "are not among"),
+        (dict(aspects={"paragraph": ["accuracy"]}), "are not among"),
+        (dict(aspects={}), "asks for no scores"),
+        (dict(aspects={"word": ["accuracy"]}, format=JsonFormat(), score_tokens="digits"), "JSON format"),
+        (dict(aspects={"sentence": ["accuracy"]}, format=JsonFormat()), "JSON format"),
+        (dict(aspects={"sentence": ["accuracy"]}, score_tokens="letters"), "score_tokens='letters'"),
+    ],
+)
+def test_bad_prompt_configs_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Prompt("bad", "Rate.", **{"format": LineFormat(), **kwargs})
