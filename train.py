@@ -1,10 +1,12 @@
 """Fine-tune Qwen2-Audio with LoRA adapters to score pronunciation.
 
-    python train.py model=tiny logger=none            # offline, seconds
-    python train.py model=qwen2_audio_7b              # the real model, on a GPU
+    python train.py model=tiny data=synthetic objective=fa logger=none   # offline, CPU
+    python train.py model=qwen2_audio_7b objective=simpo_ce               # the real model, on a GPU
 
 Every option is a Hydra override; ``python train.py --help`` lists the config groups.
 """
+
+from pathlib import Path
 
 import hydra
 from hydra.utils import instantiate
@@ -13,17 +15,27 @@ from omegaconf import DictConfig, OmegaConf
 from apa import training
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    job = training.TrainJob(
+def build_job(cfg: DictConfig) -> training.TrainJob:
+    """The composed config as plain objects (model and data stay unloaded until the job runs)."""
+    return training.TrainJob(
         model=instantiate(cfg.model),
+        data=instantiate(cfg.data),
+        prompt=instantiate(cfg.prompt),
+        objective=instantiate(cfg.objective),
         lora=instantiate(cfg.lora),
+        trainer=instantiate(cfg.trainer),
         logger=instantiate(cfg.logger),
-        output_dir=cfg.paths.output_dir,
+        output_dir=Path(cfg.paths.output_dir),
+        cache_dir=Path(cfg.paths.cache_dir).expanduser(),
         seed=cfg.seed,
+        limit=cfg.limit,
         config=OmegaConf.to_container(cfg, resolve=True),
     )
-    return training.run(job)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    return training.run(build_job(cfg))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ with a warning that says why.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +46,11 @@ class WandbLogger:
     def enabled(self) -> bool:
         return self.mode != "disabled"
 
+    @staticmethod
+    def is_main_process() -> bool:
+        """Only the first process of a multi-process run tracks (torchrun and accelerate set RANK)."""
+        return int(os.environ.get("RANK", "0")) == 0
+
     @property
     def report_to(self) -> list[str]:
         """The value for ``transformers.TrainingArguments.report_to``."""
@@ -62,7 +68,7 @@ class WandbLogger:
             config=dict(config),
             dir=str(run_dir),
         )
-        attempts = list(dict.fromkeys([self.mode, "offline"])) if self.enabled else []
+        attempts = list(dict.fromkeys([self.mode, "offline"])) if self.enabled and self.is_main_process() else []
         for mode in attempts:
             try:
                 self.run = wandb.init(mode=mode, **settings)

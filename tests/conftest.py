@@ -80,12 +80,13 @@ def labelled_batch(tiny, real_wav):
 
 @pytest.fixture
 def compose(tmp_path: Path) -> Iterator[Callable]:
-    """Compose ``conf/<name>.yaml`` with overrides, as ``python <name>.py`` would, into ``tmp_path``."""
+    """Compose ``conf/<name>.yaml`` with overrides, as ``python <name>.py`` would, with its run
+    folder in ``tmp_path``; returns the job's config (Hydra's own node left out)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from omegaconf import OmegaConf, open_dict
 
     def _compose(name: str, overrides: list[str] = ()):
         GlobalHydra.instance().clear()
@@ -94,7 +95,7 @@ def compose(tmp_path: Path) -> Iterator[Callable]:
         with open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(tmp_path / "run")
         HydraConfig.instance().set_config(cfg)
-        return cfg
+        return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # what the job sees
 
     yield _compose
     GlobalHydra.instance().clear()

@@ -18,11 +18,6 @@ GROUP_OPTIONS = sorted(
 )
 
 
-def job_config(cfg: DictConfig) -> DictConfig:
-    """What the job sees: the composed config without Hydra's own node."""
-    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
-
-
 def targets(node, where="") -> list[tuple[str, DictConfig]]:
     """Every config node with a ``_target_``, outermost first, with its dotted path."""
     found = []
@@ -35,7 +30,7 @@ def targets(node, where="") -> list[tuple[str, DictConfig]]:
 
 
 def instantiate_all(cfg: DictConfig) -> dict[str, object]:
-    return {where: instantiate(node) for where, node in targets(job_config(cfg))}
+    return {where: instantiate(node) for where, node in targets(cfg)}
 
 
 def test_primary_configs_found():
@@ -56,7 +51,7 @@ def test_every_nested_option_is_used(compose):
 @pytest.mark.parametrize("name", PRIMARY)
 def test_primary_config_composes_and_instantiates(compose, name):
     cfg = compose(name)
-    OmegaConf.to_container(job_config(cfg), resolve=True, throw_on_missing=True)  # everything resolves
+    OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # everything resolves
     objects = instantiate_all(cfg)
     assert isinstance(objects["model"], ModelSource)
     assert isinstance(objects["logger"], WandbLogger)
@@ -87,3 +82,13 @@ def test_logger_none_disables_tracking(compose):
 def test_unknown_key_is_rejected(compose):
     with pytest.raises(Exception, match="no_such_option"):
         instantiate(compose("train", ["+model.no_such_option=1"]).model)
+
+
+def test_trainer_arguments_are_valid_training_arguments(compose, tmp_path):
+    settings = instantiate(compose("train").trainer)
+    arguments = settings.training_arguments(str(tmp_path), seed=3, report_to=[], bf16=False)
+    assert arguments.lr_scheduler_type == "cosine" and arguments.learning_rate == 1e-4
+    assert arguments.gradient_accumulation_steps == 8 and arguments.seed == 3
+    assert not arguments.remove_unused_columns
+    with pytest.raises(TypeError, match=r"trainer\.arguments: .*no_such_argument"):
+        type(settings)(arguments={"no_such_argument": 1}).training_arguments(str(tmp_path), 0, [], False)

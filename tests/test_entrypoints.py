@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,19 +21,37 @@ def only_run_dir(outputs: Path, task: str) -> Path:
     return run_dir
 
 
-@pytest.mark.parametrize("script", ["train.py", "evaluate.py"])
-def test_runs_on_the_tiny_model(tmp_path, script):
-    task = script.removesuffix(".py")
-    result = launch(script, "model=tiny", "logger=none", outputs=tmp_path / "outputs")
+SMALL_RUN = [
+    "model=tiny",
+    "logger=none",
+    "data=synthetic",
+    "data.speakers=3",
+    "data.utterances_per_speaker=2",
+    "data.test_speakers=1",
+    "trainer.arguments.max_steps=1",
+    "trainer.arguments.per_device_train_batch_size=2",
+    "trainer.arguments.gradient_accumulation_steps=1",
+]
+
+
+def test_train_runs_on_the_tiny_model(tmp_path):
+    result = launch("train.py", *SMALL_RUN, "objective=fa", outputs=tmp_path / "outputs")
     assert result.returncode == 0, result.stderr
-    run_dir = only_run_dir(tmp_path / "outputs", task)
+    run_dir = only_run_dir(tmp_path / "outputs", "train")
     config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
     assert config["model"]["_target_"] == "apa.models.TinyQwen2Audio"
-    assert config["task_name"] == task
-    log = (run_dir / f"{task}.log").read_text()
-    if task == "train":
-        assert "LoRA r=16 on 14 modules in language_model" in log
-    assert "model" in log and "ready" in log
+    assert config["objective"]["_target_"] == "apa.objectives.FairAverage"
+    assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    assert (run_dir / "adapter" / "tokenizer.json").is_file()  # with the added score tokens
+    log = (run_dir / "train.log").read_text()
+    assert "LoRA r=16 on 14 modules in language_model" in log and "adapter fingerprint" in log
+
+
+def test_evaluate_runs_on_the_tiny_model(tmp_path):
+    result = launch("evaluate.py", "model=tiny", "logger=none", outputs=tmp_path / "outputs")
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(tmp_path / "outputs", "evaluate")
+    assert "model ready" in (run_dir / "evaluate.log").read_text()
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):

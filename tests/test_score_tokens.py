@@ -5,7 +5,7 @@ import torch
 
 from apa.data import Speechocean762
 from apa.data.scales import SCALES
-from apa.models.score_tokens import add_score_tokens, score_token_ids
+from apa.models.score_tokens import add_score_tokens, mask_token_id, score_token_ids
 from apa.models.tokenizer import qwen2_audio_tokenizer
 from apa.prompts import ScoreVocabulary
 from apa.prompts.slots import slot_tokens
@@ -53,11 +53,14 @@ def test_every_slot_is_exactly_one_token_in_context(tokenizer, speechocean762, n
 def test_added_rows_start_as_the_digits(tiny):
     model, processor = tiny
     ids = add_score_tokens(model, processor.tokenizer, ADDED)
+    assert ids[:11] == score_token_ids(processor.tokenizer, ADDED) and ids[11] == mask_token_id(processor.tokenizer)
     embeddings, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
-    for score_class, new_id in enumerate(ids):
+    for score_class, new_id in enumerate(ids[:11]):
         digits = processor.tokenizer.encode(str(score_class), add_special_tokens=False)
         assert torch.equal(embeddings[new_id], embeddings[digits].mean(0))
         assert torch.equal(head[new_id], head[digits].mean(0))
+    digits = processor.tokenizer.convert_tokens_to_ids([str(d) for d in range(10)])
+    assert torch.allclose(embeddings[ids[11]], embeddings[digits].mean(0))
     assert embeddings.shape[0] == 156032  # no resize: the rows already exist
     embeddings.data[ids[3]] += 1.0  # as if trained
     trained = embeddings[ids[3]].clone()
@@ -70,3 +73,5 @@ def test_digits_install_nothing(tiny):
     assert add_score_tokens(model, processor.tokenizer, ScoreVocabulary("digits")) == []
     with pytest.raises(KeyError, match="add_score_tokens first"):
         score_token_ids(processor.tokenizer, ADDED)
+    with pytest.raises(KeyError, match="add_score_tokens first"):
+        mask_token_id(processor.tokenizer)

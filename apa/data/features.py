@@ -97,6 +97,9 @@ class FeatureTable:
     def chunks(self, uid: str) -> list[ChunkFeatures]:
         return [self.full(self.dataset[row]) for row in self._rows[uid]]
 
+    def chunk(self, uid: str, index: int) -> ChunkFeatures:
+        return self.full(self.dataset[self._rows[uid][index]])
+
     def full(self, row: dict) -> ChunkFeatures:
         kept = row["features"]
         features = np.full((kept.shape[1], self.total_frames), row["floor"], dtype=np.float32)

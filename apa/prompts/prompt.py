@@ -50,6 +50,11 @@ class Prompt:
     def granularities(self) -> tuple[str, ...]:
         return tuple(self.aspects)
 
+    @property
+    def aspect_names(self) -> list[str]:
+        """``granularity/aspect`` of everything the prompt scores, in a fixed order."""
+        return [f"{g}/{a}" for g, aspects in self.aspects.items() for a in aspects]
+
     def instruction_for(self, utterance: Utterance) -> str:
         fields = {
             "text": utterance.text,

@@ -5,6 +5,10 @@ and cross-entropy do not mind (Wang et al. wrote digits), but the fair-average o
 decoding read one distribution per score and need one token per class. ``added`` writes class k
 as the new token ``<|score_k|>``; :func:`apa.models.score_tokens.add_score_tokens` adds them to the
 tokenizer and initialises their embeddings from the digits, and LoRA trains those rows only.
+
+Objectives that read every slot in one pass (fair average, regression) feed ``<|score_mask|>`` at
+every slot instead of the reference score, in training and at inference alike, so no score leaks
+into the next one's context and all slots are read in a single forward pass.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from apa.data.scales import ZERO_TO_TEN
 
 KINDS = ("digits", "added")
+MASK_TOKEN = "<|score_mask|>"
 
 
 @dataclass(frozen=True)
@@ -34,9 +39,14 @@ class ScoreVocabulary:
         return f"<|score_{score_class}|>" if self.kind == "added" else str(score_class)
 
     @property
+    def class_tokens(self) -> list[str]:
+        """The single-token classes 0 to 10 in order (empty for digits)."""
+        return [self.write(c) for c in ZERO_TO_TEN] if self.single_token else []
+
+    @property
     def new_tokens(self) -> list[str]:
-        """Tokens the tokenizer must learn, class 0 to 10 in order."""
-        return [self.write(c) for c in ZERO_TO_TEN] if self.kind == "added" else []
+        """Tokens the tokenizer must learn: the classes, then the slot mask."""
+        return [*self.class_tokens, MASK_TOKEN] if self.single_token else []
 
     @property
     def pattern(self) -> re.Pattern:

@@ -1,4 +1,4 @@
-"""Run one training job: seed, tracker, model, LoRA adapters.
+"""Run one training job: check the configuration, build the model with its adapters, train, save.
 
 The entry point (``train.py``) turns the Hydra config into a :class:`TrainJob`, so this module
 never imports Hydra and can be driven from a notebook or a test with plain objects.
@@ -6,40 +6,116 @@ never imports Hydra and can be driven from a notebook or a test with plain objec
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peft import LoraConfig
-from transformers import set_seed
+import torch
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
+from peft import LoraConfig, PeftModel
+from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback, set_seed
 
+from apa.data.corpus import Corpus
+from apa.data.features import FeatureCache
 from apa.logging import WandbLogger
 from apa.models import ModelSource, apply_lora, parameter_counts
+from apa.models.batching import Collator
+from apa.models.encoding import PromptEncoder
+from apa.models.score_tokens import add_score_tokens
+from apa.objectives import Objective
+from apa.prompts import Prompt
+from apa.training.examples import ExampleSet, TrainingCollator, build_examples
+from apa.training.trainer import Scorer, ScoringTrainer, TrainerSettings
 
 log = logging.getLogger(__name__)
+
+ADAPTER_DIR = "adapter"
+CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclass
 class TrainJob:
     model: ModelSource
+    data: Corpus
+    prompt: Prompt
+    objective: Objective
     lora: LoraConfig
+    trainer: TrainerSettings
     logger: WandbLogger
     output_dir: Path
+    cache_dir: Path
     seed: int = 42
+    limit: int | None = None  # use the first N utterances of each split (smoke runs)
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for the tracker
+    callbacks: list[TrainerCallback] = field(default_factory=list)
 
 
-def run(job: TrainJob) -> float | None:
-    """Build the model with its adapters; returns the metric a Hydra sweeper optimises.
+def adapter_config(lora: LoraConfig, model: PreTrainedModel, score_ids: list[int], modules: list[str]) -> LoraConfig:
+    """The configured LoRA plus what the job adds: the score-token rows (input embeddings, and the
+    LM head unless tied to them) and modules trained in full, such as a regression head."""
+    changes: dict[str, Any] = {}
+    if score_ids:
+        tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
+        changes["trainable_token_indices"] = {"embed_tokens": score_ids, **({} if tied else {"lm_head": score_ids})}
+    if modules:
+        changes["modules_to_save"] = sorted({*(lora.modules_to_save or []), *modules})
+    return dataclasses.replace(lora, **changes)
 
-    The objectives and the trainer are not part of the project yet: this builds and reports
-    the trainable model so configurations can be checked end to end.
-    """
+
+def adapter_fingerprint(model: PeftModel) -> str:
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.named_parameters()):
+        if parameter.requires_grad:
+            digest.update(name.encode() + parameter.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def training_set(job: TrainJob, processor: ProcessorMixin) -> ExampleSet:
+    utterances = job.data.utterances("train")[: job.limit]
+    features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
+    encoder = PromptEncoder(processor.tokenizer, job.prompt, mask_slots=job.objective.masks_slots)
+    examples = build_examples(utterances, features, encoder, pairs=job.objective.needs_pairs, seed=job.seed)
+    log.info("%d training examples from %d utterances", len(examples), len(utterances))
+    return ExampleSet(examples, features)
+
+
+def run(job: TrainJob) -> float:
+    """Train; returns the final training loss (what a Hydra sweeper optimises until evaluation
+    metrics are available)."""
+    job.objective.check(job.prompt)  # a bad combination fails before any model is loaded
     set_seed(job.seed)
-    with job.logger.session(job.config, job.output_dir) as tracker:
-        model, _processor = job.model.load()
-        model = apply_lora(model, job.lora)
-        tracker.summarize(parameter_counts(model))
-        log.info("model and LoRA adapters ready; no training objective is configured yet")
-    return None
+    processes = PartialState(cpu=not torch.cuda.is_available())  # joins torchrun's / accelerate's processes
+    (run_dir,) = broadcast_object_list([str(job.output_dir)])  # every process writes to rank 0's run folder
+    run_dir = Path(run_dir)
+    with job.logger.session(job.config, run_dir) as tracker:
+        model, processor = job.model.load()
+        score_ids = add_score_tokens(model, processor.tokenizer, job.prompt.vocabulary)
+        extra_modules = job.objective.setup(model, processor.tokenizer, job.prompt)
+        peft_model = apply_lora(model, adapter_config(job.lora, model, score_ids, extra_modules))
+        tracker.summarize(parameter_counts(peft_model))
+        args = job.trainer.training_arguments(
+            str(run_dir / CHECKPOINT_DIR), job.seed, job.logger.report_to, bf16=model.dtype == torch.bfloat16
+        )
+        with processes.main_process_first():  # rank 0 builds the caches, the others then read them
+            dataset = training_set(job, processor)
+        collate = Collator(
+            processor.tokenizer.pad_token_id, job.prompt.aspect_names, label_slots=not job.objective.masks_slots
+        )
+        trainer = ScoringTrainer(
+            model=Scorer(peft_model, job.objective),
+            args=args,
+            train_dataset=dataset,
+            data_collator=TrainingCollator(collate),
+            processing_class=processor,
+            lengths=dataset.lengths,
+            callbacks=job.callbacks,
+        )
+        result = trainer.train(resume_from_checkpoint=job.trainer.resume or None)
+        trainer.save_model(str(run_dir / ADAPTER_DIR))
+        log.info("adapter fingerprint %s (process %d)", adapter_fingerprint(peft_model), args.process_index)
+        tracker.summarize({"train/final_loss": result.training_loss})
+    return result.training_loss

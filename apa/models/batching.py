@@ -1,0 +1,78 @@
+"""Collate encoded sequences and their audio features into the tensors the forward pass reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from apa.data.features import ChunkFeatures
+from apa.data.scales import ZERO_TO_TEN
+from apa.models.encoding import Encoded
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Collator:
+    """Pads rows to one length and stacks one feature matrix per audio.
+
+    ``audio_index[r]`` says which audio row ``r`` belongs to (chosen and rejected answers share
+    one). Labels are the target tokens (``IGNORE`` elsewhere; slots too with ``label_slots=False``).
+    Slot tensors: positions, validity, targets on the 0-10 scale, allowed classes and aspect index.
+    Right padding for training; left padding for generation.
+    """
+
+    pad_id: int
+    aspect_names: Sequence[str]
+    padding_side: str = "right"
+    label_slots: bool = True
+
+    def __call__(
+        self, rows: Sequence[Encoded], audio: Sequence[ChunkFeatures], audio_index: Sequence[int]
+    ) -> dict[str, torch.Tensor]:
+        length = max(len(row) for row in rows)
+        n_slots = max(len(row.slot_positions) for row in rows)
+        input_ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+        labels = torch.full((len(rows), length), IGNORE, dtype=torch.long)
+        slot_positions = torch.zeros((len(rows), n_slots), dtype=torch.long)
+        slot_valid = torch.zeros((len(rows), n_slots), dtype=torch.bool)
+        slot_targets = torch.zeros((len(rows), n_slots), dtype=torch.float32)
+        slot_classes = torch.zeros((len(rows), n_slots, len(ZERO_TO_TEN)), dtype=torch.bool)
+        slot_aspects = torch.zeros((len(rows), n_slots), dtype=torch.long)
+        aspect_index = {name: i for i, name in enumerate(self.aspect_names)}
+        for r, row in enumerate(rows):
+            offset = length - len(row) if self.padding_side == "left" else 0
+            span = slice(offset, offset + len(row))
+            input_ids[r, span] = torch.tensor(row.input_ids)
+            attention_mask[r, span] = 1
+            target = slice(offset + row.target_start, offset + len(row))
+            labels[r, target] = input_ids[r, target]
+            for s, (slot, position) in enumerate(zip(row.rendered.slots, row.slot_positions, strict=True)):
+                slot_positions[r, s] = offset + position
+                slot_valid[r, s] = True
+                slot_targets[r, s] = slot.target
+                slot_classes[r, s, list(slot.classes)] = True
+                slot_aspects[r, s] = aspect_index[f"{slot.granularity}/{slot.aspect}"]
+                if not self.label_slots:
+                    labels[r, offset + position] = IGNORE
+        frames = audio[0].features.shape[1]
+        feature_mask = torch.zeros((len(audio), frames), dtype=torch.long)
+        for a, chunk in enumerate(audio):
+            feature_mask[a, : chunk.mel_frames] = 1
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "labels": labels,
+            "input_features": torch.from_numpy(np.stack([chunk.features for chunk in audio])),
+            "feature_attention_mask": feature_mask,
+            "audio_index": torch.tensor(list(audio_index), dtype=torch.long),
+            "slot_positions": slot_positions,
+            "slot_valid": slot_valid,
+            "slot_targets": slot_targets,
+            "slot_classes": slot_classes,
+            "slot_aspects": slot_aspects,
+        }

@@ -1,0 +1,50 @@
+"""A regression head on the language model's hidden state at each score slot (Ma et al. 2025).
+
+It is attached to the Qwen2-Audio model as ``score_head`` before the LoRA wrapper is applied and
+listed in PEFT's ``modules_to_save``, so it trains with the adapter and is saved and loaded with
+it (``adapter_model.safetensors``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from apa.models.forward import qwen2_audio
+
+HEAD_NAME = "score_head"
+
+
+class ScoreHead(nn.Module):
+    """One output per aspect: linear (``hidden_size=None``) or a small MLP, shared trunk.
+
+    Predicts each score as a fraction of its scale (0-1); callers multiply by 10.
+    """
+
+    def __init__(self, input_size: int, aspects: list[str], hidden_size: int | None = None, dropout: float = 0.1):
+        super().__init__()
+        self.aspects = list(aspects)
+        output = nn.Linear(input_size if hidden_size is None else hidden_size, len(aspects))
+        nn.init.constant_(output.bias, 0.5)  # centred on mid-scale
+        if hidden_size is None:
+            self.net = output
+        else:
+            self.net = nn.Sequential(nn.Linear(input_size, hidden_size), nn.GELU(), nn.Dropout(dropout), output)
+
+    def forward(self, hidden: torch.Tensor, aspect_index: torch.Tensor) -> torch.Tensor:
+        """``hidden`` (n, input_size), ``aspect_index`` (n,) -> one prediction per row (n,)."""
+        out = self.net(hidden.to(next(self.parameters()).dtype))
+        return out.gather(-1, aspect_index[:, None]).squeeze(-1)
+
+
+def attach_head(model: nn.Module, head: ScoreHead) -> None:
+    """Put ``head`` on the (unwrapped) Qwen2-Audio model, where PEFT's modules_to_save finds it."""
+    device = model.get_output_embeddings().weight.device
+    model.add_module(HEAD_NAME, head.to(device))
+
+
+def get_head(model: nn.Module) -> ScoreHead:
+    head = getattr(qwen2_audio(model), HEAD_NAME, None)
+    if head is None:
+        raise AttributeError("this model has no regression head (objective=regression attaches one)")
+    return head

@@ -1,0 +1,68 @@
+"""The objective interface: a loss as a module, plugged into the trainer's ``compute_loss``.
+
+An objective receives the (LoRA-wrapped) model and a collated batch and returns the loss with its
+parts, detached, for logging (torchtune's loss-as-module + TRL's ``compute_loss(model, inputs)``).
+Class flags tell the data pipeline what the objective needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from apa.models.batching import IGNORE
+from apa.models.forward import logits
+from apa.prompts import Prompt
+
+
+@dataclass
+class ObjectiveOutput:
+    loss: torch.Tensor
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)  # detached parts, logged as train/<name>
+
+
+class Objective(nn.Module):
+    """Base class: ``forward(model, batch) -> ObjectiveOutput``."""
+
+    name: ClassVar[str]
+    needs_pairs: ClassVar[bool] = False  # batches hold chosen rows, then rejected rows (SimPO)
+    masks_slots: ClassVar[bool] = False  # slots hold <|score_mask|> and are read in one pass
+
+    def check(self, prompt: Prompt) -> None:
+        """Refuse a prompt this objective cannot train on (before any model is loaded)."""
+        if self.masks_slots and not prompt.vocabulary.single_token:
+            raise ValueError(
+                f"objective {self.name} reads one token per score class, but prompt {prompt.name} writes "
+                f"score_tokens={prompt.score_tokens}, where 10 is two tokens: set prompt.score_tokens=added"
+            )
+
+    def setup(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompt: Prompt) -> list[str]:
+        """Prepare the unwrapped model before LoRA; returns extra module names to train and save."""
+        return []
+
+    def forward(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> ObjectiveOutput:
+        raise NotImplementedError
+
+
+def target_log_probs(model: nn.Module, hidden: torch.Tensor, labels: torch.Tensor):
+    """Log-probabilities of the labelled tokens, flattened, with the row each belongs to.
+
+    Position t predicts token t+1, so the hidden state before every labelled token is read.
+    """
+    targets = labels[:, 1:]
+    where = targets != IGNORE
+    log_probs = torch.log_softmax(logits(model, hidden[:, :-1][where]).float(), dim=-1)
+    picked = log_probs.gather(-1, targets[where][:, None]).squeeze(-1)
+    rows = torch.arange(len(labels), device=labels.device)[:, None].expand_as(targets)[where]
+    return picked, rows
+
+
+def slot_hidden(hidden: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hidden states that predict each slot (the position before it), and the valid-slot mask."""
+    valid = batch["slot_valid"]
+    rows = torch.arange(len(hidden), device=hidden.device)[:, None].expand_as(valid)
+    return hidden[rows[valid], batch["slot_positions"][valid] - 1], valid

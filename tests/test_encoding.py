@@ -1,0 +1,116 @@
+"""Encoding and batching from cached features give what the processor and the stock forward give."""
+
+import pytest
+import torch
+
+from apa.data import FeatureCache, Speechocean762, load_audio
+from apa.models.batching import IGNORE, Collator
+from apa.models.encoding import PromptEncoder, audio_token_count
+from apa.models.forward import hidden_states, logits
+from apa.models.score_tokens import add_score_tokens, mask_token_id
+from apa.prompts.negatives import negative_rng, perturb
+
+from .helpers import load_prompt
+
+
+@pytest.fixture(scope="module")
+def utterances(speechocean762):
+    return Speechocean762(str(speechocean762)).utterances("test")[:3]
+
+
+@pytest.fixture
+def prepared(tiny, utterances, tmp_path):
+    model, processor = tiny
+    prompt = load_prompt("multi")
+    add_score_tokens(model, processor.tokenizer, prompt.vocabulary)
+    table = FeatureCache(str(tmp_path)).load(utterances, processor.feature_extractor)
+    return model, processor, prompt, table
+
+
+def processor_inputs(processor, encoder, utterance, target_text):
+    chat = processor.apply_chat_template(encoder.prompt.messages(utterance), add_generation_prompt=True, tokenize=False)
+    audio = [load_audio(utterance.audio)]
+    return processor(text=[chat + target_text], audio=audio, sampling_rate=16000, return_tensors="pt")
+
+
+def test_encoding_matches_the_processor(prepared, utterances):
+    _, processor, prompt, table = prepared
+    encoder = PromptEncoder(processor.tokenizer, prompt)
+    for utterance in utterances:
+        (chunk,) = table.chunks(utterance.id)
+        encoded = encoder.encode(utterance, chunk.mel_frames)
+        target_text = prompt.render(utterance.scores).text + "<|im_end|>"
+        reference = processor_inputs(processor, encoder, utterance, target_text)
+        assert list(encoded.input_ids) == reference["input_ids"][0].tolist()
+        assert encoded.input_ids.count(encoder.audio_id) == audio_token_count(chunk.mel_frames)
+        assert processor.tokenizer.decode(encoded.input_ids[encoded.target_start :]) == target_text
+        for slot, position in zip(encoded.rendered.slots, encoded.slot_positions, strict=True):
+            assert (
+                processor.tokenizer.convert_ids_to_tokens(encoded.input_ids[position])
+                == f"<|score_{slot.score_class}|>"
+            )
+
+
+def test_masked_slots_hide_every_score(prepared, utterances):
+    _, processor, prompt, table = prepared
+    masked = PromptEncoder(processor.tokenizer, prompt, mask_slots=True)
+    plain = PromptEncoder(processor.tokenizer, prompt)
+    (chunk,) = table.chunks(utterances[0].id)
+    a, b = masked.encode(utterances[0], chunk.mel_frames), plain.encode(utterances[0], chunk.mel_frames)
+    mask = mask_token_id(processor.tokenizer)
+    assert [a.input_ids[p] for p in a.slot_positions] == [mask] * len(a.slot_positions)
+    differing = [i for i, (x, y) in enumerate(zip(a.input_ids, b.input_ids, strict=True)) if x != y]
+    assert differing == list(a.slot_positions)
+    with pytest.raises(ValueError, match="masked slots need one token per score"):
+        PromptEncoder(processor.tokenizer, load_prompt("multi", score_tokens="digits"), mask_slots=True)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_collator_pads_labels_and_slots(prepared, utterances, side):
+    _, processor, prompt, table = prepared
+    encoder = PromptEncoder(processor.tokenizer, prompt, mask_slots=True)
+    chunks = [table.chunk(u.id, 0) for u in utterances]
+    rows = [encoder.encode(u, c.mel_frames) for u, c in zip(utterances, chunks, strict=True)]
+    collate = Collator(processor.tokenizer.pad_token_id, prompt.aspect_names, padding_side=side, label_slots=False)
+    batch = collate(rows, chunks, [0, 1, 2])
+    length = max(len(r) for r in rows)
+    assert batch["input_ids"].shape == (3, length) and batch["input_features"].shape == (3, 128, 3000)
+    for r, row in enumerate(rows):
+        offset = length - len(row) if side == "left" else 0
+        assert batch["attention_mask"][r].sum() == len(row)
+        assert batch["input_ids"][r, offset : offset + len(row)].tolist() == list(row.input_ids)
+        n_labels = len(row) - row.target_start - len(row.slot_positions)
+        assert (batch["labels"][r] != IGNORE).sum() == n_labels
+        n_slots = len(row.slot_positions)
+        assert batch["slot_valid"][r].sum() == n_slots
+        assert batch["slot_positions"][r, :n_slots].tolist() == [offset + p for p in row.slot_positions]
+        assert batch["slot_targets"][r, :n_slots].tolist() == pytest.approx([s.target for s in row.rendered.slots])
+        assert batch["feature_attention_mask"][r].sum() == chunks[r].mel_frames
+    stress = prompt.aspect_names.index("word/stress")
+    stress_slots = batch["slot_aspects"] == stress
+    assert stress_slots.any()
+    assert batch["slot_classes"][stress_slots].sum(-1).unique().tolist() == [2]  # classes 5 and 10 only
+
+
+def test_shared_audio_forward_equals_the_stock_forward(prepared, utterances):
+    """Chosen and rejected rows share one audio encoding and give the stock model's logits."""
+    model, processor, prompt, table = prepared
+    encoder = PromptEncoder(processor.tokenizer, prompt)
+    utterance, chunk = utterances[1], table.chunk(utterances[1].id, 0)
+    chosen = encoder.encode(utterance, chunk.mel_frames)
+    rejected = encoder.encode(
+        utterance, chunk.mel_frames, perturb(utterance.scores, chosen.rendered, negative_rng(0, "x"))
+    )
+    batch = Collator(processor.tokenizer.pad_token_id, prompt.aspect_names)([chosen, rejected], [chunk], [0, 0])
+    assert batch["input_features"].shape[0] == 1  # one audio for two rows
+    with torch.no_grad():
+        mine = logits(model, hidden_states(model, batch))
+        for row in range(2):
+            n = int(batch["attention_mask"][row].sum())
+            stock = model(
+                input_ids=batch["input_ids"][row : row + 1, :n],
+                attention_mask=batch["attention_mask"][row : row + 1, :n],
+                input_features=batch["input_features"],
+                feature_attention_mask=batch["feature_attention_mask"],
+            ).logits
+            assert torch.allclose(mine[row, :n], stock[0], atol=1e-5)
