@@ -1,27 +1,59 @@
-"""Score a model's pronunciation assessments against references.
+"""Score pronunciation assessments: any system's predictions, a training run, or a model zero-shot.
 
-    python evaluate.py model=tiny logger=none
+    python evaluate.py predictions=P.json references=R.json output_dir=D
+    python evaluate.py checkpoint=outputs/train/runs/<time>
+    python evaluate.py model=qwen2_audio_7b prompt=zeroshot data=speechocean762
 
 Every option is a Hydra override; ``python evaluate.py --help`` lists the config groups.
 """
+
+from pathlib import Path
 
 import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from apa import evaluation
+from apa import evaluation, training
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
-def main(cfg: DictConfig) -> dict[str, float]:
-    job = evaluation.EvaluateJob(
-        model=instantiate(cfg.model),
+def from_run_or_here(cfg: DictConfig, run: DictConfig | None, key: str):
+    """This command's choice for ``key`` if it made one, else the training run's."""
+    node = cfg.get(key) or (run.get(key) if run is not None else None)
+    return instantiate(node) if node else None
+
+
+def build_job(cfg: DictConfig) -> evaluation.EvaluateJob:
+    checkpoint = Path(cfg.checkpoint) if cfg.checkpoint else None
+    run = OmegaConf.load(checkpoint / training.RUN_CONFIG) if checkpoint else None
+    objective = instantiate(run.objective) if run is not None else None
+    decoder = instantiate(cfg.decoding) if cfg.get("decoding") else None
+    if decoder is None and objective is not None:
+        decoder = evaluation.DECODERS[objective.decoding]()
+    return evaluation.EvaluateJob(
+        output_dir=Path(cfg.output_dir),
         logger=instantiate(cfg.logger),
-        output_dir=cfg.paths.output_dir,
+        cache_dir=Path(cfg.paths.cache_dir).expanduser(),
+        data=from_run_or_here(cfg, run, "data"),
+        split=cfg.split,
+        limit=cfg.limit,
+        references=Path(cfg.references) if cfg.references else None,
+        predictions=Path(cfg.predictions) if cfg.predictions else None,
+        model=from_run_or_here(cfg, run, "model"),
+        adapter=checkpoint / training.ADAPTER_DIR if checkpoint else None,
+        prompt=from_run_or_here(cfg, run, "prompt"),
+        decoder=decoder,
+        masked_slots=bool(objective and objective.masks_slots),
+        compare=Path(cfg.compare) if cfg.compare else None,
+        resamples=cfg.bootstrap_resamples,
         seed=cfg.seed,
         config=OmegaConf.to_container(cfg, resolve=True),
     )
-    return evaluation.run(job)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> float | None:
+    metrics = evaluation.run(build_job(cfg))
+    return metrics.get("sentence/total/pcc")
 
 
 if __name__ == "__main__":

@@ -29,12 +29,16 @@ def build_job(cfg: DictConfig) -> training.TrainJob:
         cache_dir=Path(cfg.paths.cache_dir).expanduser(),
         seed=cfg.seed,
         limit=cfg.limit,
+        test_split=cfg.test_split,
+        decoder=instantiate(cfg.decoding) if cfg.get("decoding") else None,
+        resamples=cfg.bootstrap_resamples,
+        optimized_metric=cfg.optimized_metric,
         config=OmegaConf.to_container(cfg, resolve=True),
     )
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     return training.run(build_job(cfg))
 
 

@@ -97,6 +97,15 @@ class WandbLogger:
         if self.run is not None:
             self.run.summary.update(dict(metrics))
 
+    def log_table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
+        if self.run is not None and self.enabled:
+            self.run.log({name: wandb.Table(columns=columns, data=rows)})
+
+    def log_images(self, images: Mapping[str, str | Path]) -> None:
+        """Image files (plots), by name."""
+        if self.run is not None and self.enabled:
+            self.run.log({name: wandb.Image(str(path)) for name, path in images.items()})
+
     def finish(self, exit_code: int = 0) -> None:
         if self.run is not None:
             self.run.finish(exit_code=exit_code)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -26,3 +29,15 @@ def load_prompt(name: str, **overrides):
     """The prompt ``conf/prompt/<name>.yaml`` instantiates, with ``prompt.<key>=<value>`` overrides."""
     extra = [f"prompt.{key}={value}" for key, value in overrides.items()]
     return instantiate(compose_config("train", [f"prompt={name}", *extra]).prompt)
+
+
+def launch(script: str, *overrides: str, outputs: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run an entry point as a user would (``prefix`` such as torchrun's), runs under ``outputs``."""
+    env = {**os.environ, "APA_OUTPUTS": str(outputs)}
+    command = [*(prefix or (sys.executable,)), str(PROJECT_ROOT / script), *overrides]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, cwd=outputs.parent)
+
+
+def only_run_dir(outputs: Path, task: str) -> Path:
+    (run_dir,) = (outputs / task / "runs").iterdir()
+    return run_dir

@@ -6,6 +6,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from apa.data import Corpus
 from apa.logging import WandbLogger
 from apa.models import ModelSource
 
@@ -35,7 +36,9 @@ def instantiate_all(cfg: DictConfig) -> dict[str, object]:
 
 def test_primary_configs_found():
     assert {"train", "evaluate"} <= set(PRIMARY)
-    assert {"data", "prompt", "model", "lora", "logger", "paths"} <= {group for group, _ in GROUP_OPTIONS}
+    assert {"data", "prompt", "objective", "model", "lora", "trainer", "decoding", "logger", "paths"} <= {
+        group for group, _ in GROUP_OPTIONS
+    }
 
 
 def test_every_nested_option_is_used(compose):
@@ -53,15 +56,22 @@ def test_primary_config_composes_and_instantiates(compose, name):
     cfg = compose(name)
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # everything resolves
     objects = instantiate_all(cfg)
-    assert isinstance(objects["model"], ModelSource)
     assert isinstance(objects["logger"], WandbLogger)
     assert Path(cfg.paths.output_dir).name == "run"
+    if name == "train":
+        assert isinstance(objects["model"], ModelSource) and isinstance(objects["data"], Corpus)
+
+
+def test_evaluate_takes_a_model_prompt_and_data(compose):
+    objects = instantiate_all(
+        compose("evaluate", ["model=tiny", "prompt=zeroshot", "data=synthetic", "decoding=generate"])
+    )
+    assert {"model", "prompt", "data", "decoding"} <= set(objects)
 
 
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
 def test_every_group_option_composes_and_instantiates(compose, group, option):
-    primary = next(name for name in PRIMARY if group in compose(name))
-    cfg = compose(primary, [f"{group}={option}"])
+    cfg = compose("train", [f"{group}={option}"])
     objects = instantiate_all(cfg)
     node = cfg[group]
     if "_target_" in node:

@@ -1,25 +1,11 @@
 """train.py and evaluate.py run from the command line, as a user starts them."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+import json
 
+import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def launch(script: str, *overrides: str, outputs: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "APA_OUTPUTS": str(outputs)}
-    command = [sys.executable, str(ROOT / script), *overrides]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=outputs.parent)
-
-
-def only_run_dir(outputs: Path, task: str) -> Path:
-    (run_dir,) = (outputs / task / "runs").iterdir()
-    return run_dir
-
+from .helpers import launch, only_run_dir
 
 SMALL_RUN = [
     "model=tiny",
@@ -34,24 +20,55 @@ SMALL_RUN = [
 ]
 
 
-def test_train_runs_on_the_tiny_model(tmp_path):
-    result = launch("train.py", *SMALL_RUN, "objective=fa", outputs=tmp_path / "outputs")
+def test_train_then_evaluate_the_checkpoint(tmp_path):
+    outputs = tmp_path / "outputs"
+    result = launch(
+        "train.py", *SMALL_RUN, "objective=fa", "prompt=sentence", "bootstrap_resamples=20", outputs=outputs
+    )
     assert result.returncode == 0, result.stderr
-    run_dir = only_run_dir(tmp_path / "outputs", "train")
-    config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
-    assert config["model"]["_target_"] == "apa.models.TinyQwen2Audio"
-    assert config["objective"]["_target_"] == "apa.objectives.FairAverage"
+    run_dir = only_run_dir(outputs, "train")
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())  # resolved
+    assert config["model"]["_target_"] == "apa.models.TinyQwen2Audio" and "${" not in str(config)
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
     assert (run_dir / "adapter" / "tokenizer.json").is_file()  # with the added score tokens
     log = (run_dir / "train.log").read_text()
     assert "LoRA r=16 on 14 modules in language_model" in log and "adapter fingerprint" in log
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    predictions = json.loads((run_dir / "predictions.json").read_text())
+    assert len(predictions) == 2 and trained["coverage"]["sentence/total"]["rate"] == 1.0
 
-
-def test_evaluate_runs_on_the_tiny_model(tmp_path):
-    result = launch("evaluate.py", "model=tiny", "logger=none", outputs=tmp_path / "outputs")
+    result = launch("evaluate.py", f"checkpoint={run_dir}", "logger=none", "bootstrap_resamples=20", outputs=outputs)
     assert result.returncode == 0, result.stderr
-    run_dir = only_run_dir(tmp_path / "outputs", "evaluate")
-    assert "model ready" in (run_dir / "evaluate.log").read_text()
+    evaluated = only_run_dir(outputs, "evaluate")
+    assert json.loads((evaluated / "predictions.json").read_text()) == predictions  # same adapter, same scores
+    assert json.loads((evaluated / "metrics.json").read_text())["metrics"] == trained["metrics"]
+    assert (evaluated / "report.md").read_text().startswith("| metric | Utt Acc")
+
+
+def test_evaluate_labels_against_themselves(speechocean762, tmp_path):
+    labels = json.loads((speechocean762 / "resource" / "scores.json").read_text())
+    test_ids = [line.split()[0] for line in (speechocean762 / "test" / "wav.scp").read_text().splitlines()]
+    references = tmp_path / "test.json"
+    references.write_text(json.dumps({uid: labels[uid] for uid in test_ids}))
+    output = tmp_path / "D"
+    result = launch("evaluate.py", f"predictions={references}", f"references={references}", f"output_dir={output}",
+                    "logger=none", "bootstrap_resamples=50", outputs=tmp_path / "outputs")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((output / "metrics.json").read_text())
+    correlations = {k: v for k, v in report["metrics"].items() if k.endswith(("/pcc", "/scc"))}
+    assert len(correlations) == 2 * 9  # 5 sentence, 3 word and 1 phone aspects
+    for name, value in correlations.items():
+        assert value == pytest.approx(1.0) if value is not None else "constant" in report["undefined"][name]
+    assert report["metrics"]["sentence/total/n"] == 300 and report["metrics"]["phone/accuracy/rmse"] == 0.0
+    assert report["metrics"]["sentence/fluency/exact"] == 1.0
+    assert all(c["rate"] == 1.0 for c in report["coverage"].values())
+    assert (output / "report.md").is_file() and (output / "plots" / "scatter_sentence_total.png").is_file()
+
+
+def test_evaluate_without_anything_to_score_says_what_to_give(tmp_path):
+    result = launch("evaluate.py", "logger=none", outputs=tmp_path / "outputs")
+    assert result.returncode != 0
+    assert "give references=FILE or data=<corpus>" in result.stderr
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):

@@ -9,9 +9,10 @@ from hydra.utils import instantiate
 from torch import nn
 
 from apa.models.batching import IGNORE
+from apa.models.forward import slot_hidden
 from apa.models.heads import ScoreHead
 from apa.objectives import CrossEntropy, FairAverage, Objective, Regression, SimPOCrossEntropy, expected_scores
-from apa.objectives.base import slot_hidden, target_log_probs
+from apa.objectives.base import target_log_probs
 from apa.objectives.fair_average import fair_average_loss
 from apa.objectives.simpo import mean_per_row, simpo_loss
 

@@ -23,6 +23,7 @@ def overrides(objective: str, steps: int, *extra: str) -> list[str]:
         "trainer.arguments.gradient_accumulation_steps=2",
         "trainer.arguments.logging_steps=1",
         "trainer.arguments.disable_tqdm=true",
+        "test_split=null",  # evaluation after training is tested in test_entrypoints
         *extra,
     ]
 

@@ -7,6 +7,7 @@ values are ``None`` (and omitted from JSON). Scores stay on the corpus's native 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -107,6 +108,23 @@ class Utterance:
     @property
     def words(self) -> tuple[str, ...]:
         return tuple(word.text for word in self.scores.words)
+
+
+def read_scores(path: str | Path, complete: bool = True) -> tuple[dict[str, Scores], dict[str, str]]:
+    """A file in the scores.json schema: scores and texts by utterance id (labels when
+    ``complete``, else predictions, which may leave scores out)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such scores file")
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise LabelError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(entries, dict):
+        raise LabelError(f"{path}: expected an object keyed by utterance id, got {type(entries).__name__}")
+    scores = {uid: Scores.from_json(entry, f"{path} {uid}", complete) for uid, entry in entries.items()}
+    texts = {uid: entry["text"] for uid, entry in entries.items() if isinstance(entry.get("text"), str)}
+    return scores, texts
 
 
 def _word_to_json(word: WordScores) -> dict[str, Any]:

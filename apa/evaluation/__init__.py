@@ -1,5 +1,20 @@
-"""Evaluation: a job description and the function that runs it."""
+"""Evaluation: decoding strategies, metrics (pure functions), reports, and the evaluation job."""
 
-from apa.evaluation.run import EvaluateJob, run
+from apa.evaluation.decoding import DECODERS, GenerationDecoder, Prediction, RegressionDecoder, SlotDecoder
+from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
+from apa.evaluation.run import EvaluateJob, run, score, write_predictions
 
-__all__ = ["EvaluateJob", "run"]
+__all__ = [
+    "DECODERS",
+    "EvaluateJob",
+    "GenerationDecoder",
+    "Prediction",
+    "RegressionDecoder",
+    "Report",
+    "SlotDecoder",
+    "evaluate",
+    "paired_bootstrap",
+    "run",
+    "score",
+    "write_predictions",
+]

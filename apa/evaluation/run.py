@@ -1,6 +1,7 @@
-"""Run one evaluation job: seed, tracker, model.
+"""Run one evaluation: score a predictions file, or run a model over a split and score it.
 
-The entry point (``evaluate.py``) turns the Hydra config into an :class:`EvaluateJob`.
+The entry point (``evaluate.py``) turns the Hydra config into an :class:`EvaluateJob`; training
+runs decode with a :class:`~apa.evaluation.decoding.Decoder` and call :func:`score` after training.
 """
 
 from __future__ import annotations
@@ -12,27 +13,108 @@ from typing import Any
 
 from transformers import set_seed
 
+from apa.data.corpus import Corpus
+from apa.data.features import FeatureCache
+from apa.data.records import Scores, Utterance, read_scores
+from apa.evaluation.decoding import DECODERS, Decoder, Prediction
+from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
+from apa.evaluation.pairing import pair_scores
+from apa.evaluation.plots import figures, save
+from apa.evaluation.report import markdown_table, predictions_json, write_json, write_report
 from apa.logging import WandbLogger
-from apa.models import ModelSource, parameter_counts
+from apa.models import ModelSource
+from apa.models.adapter import load_adapter
+from apa.prompts import Prompt
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class EvaluateJob:
-    model: ModelSource
-    logger: WandbLogger
+    """Either ``predictions`` (a file) or ``model`` (+ ``adapter``, ``prompt``) to decode ``data``."""
+
     output_dir: Path
-    seed: int = 42
+    logger: WandbLogger
+    cache_dir: Path
+    data: Corpus | None = None
+    split: str = "test"
+    limit: int | None = None
+    references: Path | None = None  # a scores.json-schema file instead of data's labels
+    predictions: Path | None = None
+    model: ModelSource | None = None
+    adapter: Path | None = None  # a training run's adapter folder
+    prompt: Prompt | None = None
+    decoder: Decoder | None = None
+    masked_slots: bool = False  # the adapter was trained on masked slots (fa, regression)
+    compare: Path | None = None  # another system's predictions: paired bootstrap against it
+    resamples: int = 1000
+    seed: int = 0
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def run(job: EvaluateJob) -> dict[str, float]:
-    """Load the model; the metrics it will score come with the evaluator."""
+def score(
+    predictions: dict[str, Scores],
+    references: dict[str, Scores],
+    output_dir: Path,
+    logger: WandbLogger,
+    resamples: int = 1000,
+    seed: int = 0,
+    compare: dict[str, Scores] | None = None,
+) -> Report:
+    """Metrics with confidence intervals, written to ``output_dir`` and sent to the tracker."""
+    report = evaluate(predictions, references, resamples, seed)
+    extra = {"comparison": paired_bootstrap(predictions, compare, references, resamples, seed)} if compare else {}
+    write_report(output_dir, report, extra)
+    pairs = pair_scores(predictions, references)
+    plots = save(figures(pairs), output_dir / "plots")
+    logger.summarize({f"eval/{k}": v for k, v in report.metrics.items() if v is not None})
+    logger.log_images({f"eval/{name}": path for name, path in plots.items()})
+    rows = [[item, f"{g}/{a}", p, r] for (g, a), pair in pairs.items()
+            for item, p, r in zip(pair.item, pair.predicted, pair.reference, strict=True)]  # fmt: skip
+    logger.log_table("eval/predictions", ["item", "aspect", "predicted", "reference"], rows)
+    log.info("evaluation of %d utterances written to %s\n%s", len(references), output_dir, markdown_table(report))
+    return report
+
+
+def write_predictions(output_dir: Path, predictions: dict[str, Prediction], texts: dict[str, str]) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_json(output_dir / "predictions.json", predictions_json({u: p.scores for u, p in predictions.items()}, texts))
+    answers = {uid: p.answer for uid, p in predictions.items() if p.answer is not None}
+    if answers:
+        write_json(output_dir / "answers.json", answers)
+
+
+def _references(job: EvaluateJob) -> tuple[dict[str, Scores], dict[str, str], list[Utterance]]:
+    if job.references is not None:
+        scores, texts = read_scores(job.references)
+        return scores, texts, []
+    if job.data is None:
+        raise ValueError("nothing to compare with: give references=FILE or data=<corpus> (and split=...)")
+    utterances = job.data.utterances(job.split)[: job.limit]
+    return {u.id: u.scores for u in utterances}, {u.id: u.text for u in utterances}, utterances
+
+
+def run(job: EvaluateJob) -> dict[str, float | None]:
     set_seed(job.seed)
     with job.logger.session(job.config, job.output_dir) as tracker:
-        model, _processor = job.model.load()
-        counts = parameter_counts(model)
-        tracker.summarize(counts)
-        log.info("model ready; no predictions or references are configured yet")
-    return counts
+        references, texts, utterances = _references(job)
+        if job.predictions is not None:
+            predictions, _ = read_scores(job.predictions, complete=False)
+        elif job.model is not None and job.prompt is not None:
+            if not utterances:
+                raise ValueError("decoding a model needs data=<corpus> (its audio), not only references=FILE")
+            model, processor = job.model.load()
+            if job.adapter is not None:
+                model = load_adapter(model, processor, job.adapter, job.prompt.vocabulary)
+            features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
+            decoder = job.decoder or DECODERS["generate"]()
+            decoded = decoder.predict(model, processor, job.prompt, utterances, features, job.masked_slots)
+            write_predictions(job.output_dir, decoded, texts)
+            predictions = {uid: p.scores for uid, p in decoded.items()}
+        else:
+            raise ValueError(
+                "nothing to evaluate: give predictions=FILE, checkpoint=RUN_DIR, or model=... prompt=... data=..."
+            )
+        compare = read_scores(job.compare, complete=False)[0] if job.compare else None
+        report = score(predictions, references, job.output_dir, tracker, job.resamples, job.seed, compare)
+    return report.metrics

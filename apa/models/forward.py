@@ -43,6 +43,8 @@ def embed(model: nn.Module, input_ids: torch.Tensor, audio: list[torch.Tensor], 
     """Token embeddings with each row's audio placeholders replaced by its audio's frames."""
     embeddings = model.get_input_embeddings()(input_ids)
     is_audio = input_ids == qwen2_audio(model).config.audio_token_id
+    if not is_audio.any():  # a continuation after the prompt
+        return embeddings
     frames = torch.cat([audio[i] for i in audio_index.tolist()]).to(embeddings.dtype)
     if int(is_audio.sum()) != len(frames):
         raise ValueError(f"{int(is_audio.sum())} audio placeholders for {len(frames)} audio frames in the batch")
@@ -61,3 +63,10 @@ def hidden_states(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Ten
 def logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """LM-head logits for the given hidden states (any leading shape)."""
     return model.get_output_embeddings()(hidden)
+
+
+def slot_hidden(hidden: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hidden states that predict each slot (the position before it), and the valid-slot mask."""
+    valid = batch["slot_valid"]
+    rows = torch.arange(len(hidden), device=hidden.device)[:, None].expand_as(valid)
+    return hidden[rows[valid], batch["slot_positions"][valid] - 1], valid

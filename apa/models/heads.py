@@ -7,12 +7,16 @@ it (``adapter_model.safetensors``).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from apa.models.forward import qwen2_audio
 
 HEAD_NAME = "score_head"
+HEAD_SPEC = "score_head.json"  # beside the adapter: what to build before its weights are loaded
 
 
 class ScoreHead(nn.Module):
@@ -23,6 +27,7 @@ class ScoreHead(nn.Module):
 
     def __init__(self, input_size: int, aspects: list[str], hidden_size: int | None = None, dropout: float = 0.1):
         super().__init__()
+        self.spec = {"input_size": input_size, "aspects": list(aspects), "hidden_size": hidden_size, "dropout": dropout}
         self.aspects = list(aspects)
         output = nn.Linear(input_size if hidden_size is None else hidden_size, len(aspects))
         nn.init.constant_(output.bias, 0.5)  # centred on mid-scale
@@ -48,3 +53,16 @@ def get_head(model: nn.Module) -> ScoreHead:
     if head is None:
         raise AttributeError("this model has no regression head (objective=regression attaches one)")
     return head
+
+
+def save_head_spec(model: nn.Module, folder: Path) -> None:
+    """Write the head's shape beside a saved adapter (if the model has a head)."""
+    head = getattr(qwen2_audio(model), HEAD_NAME, None)
+    if head is not None:
+        spec = head.original_module.spec if hasattr(head, "original_module") else head.spec
+        (folder / HEAD_SPEC).write_text(json.dumps(spec, indent=1))
+
+
+def load_head_spec(folder: Path) -> ScoreHead | None:
+    path = folder / HEAD_SPEC
+    return ScoreHead(**json.loads(path.read_text())) if path.is_file() else None

@@ -29,6 +29,7 @@ class Objective(nn.Module):
     """Base class: ``forward(model, batch) -> ObjectiveOutput``."""
 
     name: ClassVar[str]
+    decoding: ClassVar[str] = "generate"  # how its models are read at evaluation (apa.evaluation.DECODERS)
     needs_pairs: ClassVar[bool] = False  # batches hold chosen rows, then rejected rows (SimPO)
     masks_slots: ClassVar[bool] = False  # slots hold <|score_mask|> and are read in one pass
 
@@ -59,10 +60,3 @@ def target_log_probs(model: nn.Module, hidden: torch.Tensor, labels: torch.Tenso
     picked = log_probs.gather(-1, targets[where][:, None]).squeeze(-1)
     rows = torch.arange(len(labels), device=labels.device)[:, None].expand_as(targets)[where]
     return picked, rows
-
-
-def slot_hidden(hidden: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hidden states that predict each slot (the position before it), and the valid-slot mask."""
-    valid = batch["slot_valid"]
-    rows = torch.arange(len(hidden), device=hidden.device)[:, None].expand_as(valid)
-    return hidden[rows[valid], batch["slot_positions"][valid] - 1], valid

@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 
 from apa.data.scales import ZERO_TO_TEN
-from apa.models.forward import hidden_states, logits
+from apa.models.forward import hidden_states, logits, slot_hidden
 from apa.models.score_tokens import score_token_ids
-from apa.objectives.base import Objective, ObjectiveOutput, slot_hidden, target_log_probs
+from apa.objectives.base import Objective, ObjectiveOutput, target_log_probs
 
 
 def expected_scores(class_logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -34,6 +34,7 @@ def fair_average_loss(class_logits: torch.Tensor, allowed: torch.Tensor, targets
 class FairAverage(Objective):
     name = "fa"
     masks_slots = True
+    decoding = "slots"
 
     def __init__(self, ce_weight: float = 0.0):
         super().__init__()

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import torch
 
-from apa.models.forward import hidden_states
+from apa.models.forward import hidden_states, slot_hidden
 from apa.models.heads import HEAD_NAME, ScoreHead, attach_head, get_head
-from apa.objectives.base import Objective, ObjectiveOutput, slot_hidden
+from apa.objectives.base import Objective, ObjectiveOutput
 
 
 class Regression(Objective):
     name = "regression"
     masks_slots = True
+    decoding = "regression"
 
     def __init__(self, hidden_size: int | None = None, dropout: float = 0.1):
         super().__init__()

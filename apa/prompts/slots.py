@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from apa.data.records import Scores, WordScores
 from apa.data.scales import scale_of
 
 
@@ -68,3 +69,21 @@ def slot_tokens(rendered: Rendered, offsets: list[tuple[int, int]]) -> list[list
         [i for i, (start, end) in enumerate(offsets) if start < slot.end and slot.start < end]
         for slot in rendered.slots
     ]
+
+
+def blank(scores: Scores) -> Scores:
+    """The same words and phones with every score 0: a template to render without any label."""
+    words = tuple(WordScores(w.text, 0, 0, 0, w.phones, tuple(0 for _ in w.phones_accuracy)) for w in scores.words)
+    return Scores(0, 0, 0, 0, 0, words)
+
+
+def fill(template: Scores, slots: tuple[Slot, ...], scores: list[float | None]) -> Scores:
+    """A prediction: ``template``'s words and phones with each slot's score (0-10 scale) in place,
+    converted to the native scale; everything the slots do not cover is ``None``."""
+    with_words = any(slot.granularity != "sentence" for slot in slots)
+    words = tuple(WordScores(w.text, phones=w.phones, phones_accuracy=(None,) * len(w.phones)) for w in template.words)
+    filled = Scores(words=words if with_words else ())
+    for slot, score in zip(slots, scores, strict=True):
+        native = None if score is None else scale_of(slot.granularity, slot.aspect).to_native(score)
+        filled = filled.with_value(slot.granularity, slot.aspect, native, word=slot.word, phone=slot.phone)
+    return filled

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
 from peft import LoraConfig, PeftModel
@@ -21,10 +22,13 @@ from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback, set_s
 
 from apa.data.corpus import Corpus
 from apa.data.features import FeatureCache
+from apa.evaluation import DECODERS, Report, score, write_predictions
+from apa.evaluation.decoding import Decoder
 from apa.logging import WandbLogger
 from apa.models import ModelSource, apply_lora, parameter_counts
 from apa.models.batching import Collator
 from apa.models.encoding import PromptEncoder
+from apa.models.heads import save_head_spec
 from apa.models.score_tokens import add_score_tokens
 from apa.objectives import Objective
 from apa.prompts import Prompt
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 
 ADAPTER_DIR = "adapter"
 CHECKPOINT_DIR = "checkpoints"
+RUN_CONFIG = "config.yaml"  # the resolved config: evaluate.py checkpoint=RUN_DIR rebuilds the model from it
 
 
 @dataclass
@@ -50,6 +55,10 @@ class TrainJob:
     cache_dir: Path
     seed: int = 42
     limit: int | None = None  # use the first N utterances of each split (smoke runs)
+    test_split: str | None = "test"  # decoded and scored after training (None: skip)
+    decoder: Decoder | None = None  # None: the objective's own decoding
+    resamples: int = 1000
+    optimized_metric: str = "sentence/total/pcc"
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for the tracker
     callbacks: list[TrainerCallback] = field(default_factory=list)
 
@@ -83,18 +92,29 @@ def training_set(job: TrainJob, processor: ProcessorMixin) -> ExampleSet:
     return ExampleSet(examples, features)
 
 
-def run(job: TrainJob) -> float:
-    """Train; returns the final training loss (what a Hydra sweeper optimises until evaluation
-    metrics are available)."""
+def evaluate_test_split(job: TrainJob, model: PeftModel, processor: ProcessorMixin, run_dir: Path, tracker) -> Report:
+    utterances = job.data.utterances(job.test_split)[: job.limit]
+    features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
+    decoder = job.decoder or DECODERS[job.objective.decoding]()
+    predictions = decoder.predict(model, processor, job.prompt, utterances, features, job.objective.masks_slots)
+    write_predictions(run_dir, predictions, {u.id: u.text for u in utterances})
+    references = {u.id: u.scores for u in utterances}
+    return score({k: p.scores for k, p in predictions.items()}, references, run_dir, tracker, job.resamples, job.seed)
+
+
+def run(job: TrainJob) -> float | None:
+    """Train, save the adapter, evaluate the test split; returns ``job.optimized_metric`` (the
+    final training loss when there is no evaluation), what a Hydra sweeper optimises."""
     job.objective.check(job.prompt)  # a bad combination fails before any model is loaded
     set_seed(job.seed)
     processes = PartialState(cpu=not torch.cuda.is_available())  # joins torchrun's / accelerate's processes
     (run_dir,) = broadcast_object_list([str(job.output_dir)])  # every process writes to rank 0's run folder
     run_dir = Path(run_dir)
     with job.logger.session(job.config, run_dir) as tracker:
-        model, processor = job.model.load()
+        with processes.main_process_first():  # one process downloads or builds the model, then the others load it
+            model, processor = job.model.load()
         score_ids = add_score_tokens(model, processor.tokenizer, job.prompt.vocabulary)
-        extra_modules = job.objective.setup(model, processor.tokenizer, job.prompt)
+        extra_modules = job.objective.setup(model, processor.tokenizer, job.prompt)  # e.g. a regression head
         peft_model = apply_lora(model, adapter_config(job.lora, model, score_ids, extra_modules))
         tracker.summarize(parameter_counts(peft_model))
         args = job.trainer.training_arguments(
@@ -118,4 +138,12 @@ def run(job: TrainJob) -> float:
         trainer.save_model(str(run_dir / ADAPTER_DIR))
         log.info("adapter fingerprint %s (process %d)", adapter_fingerprint(peft_model), args.process_index)
         tracker.summarize({"train/final_loss": result.training_loss})
-    return result.training_loss
+        outcome = result.training_loss
+        if processes.is_main_process:
+            save_head_spec(peft_model, run_dir / ADAPTER_DIR)
+            (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(job.config, sort_keys=False))
+            if job.test_split:
+                report = evaluate_test_split(job, peft_model, processor, run_dir, tracker)
+                outcome = report.metrics.get(job.optimized_metric)
+        processes.wait_for_everyone()
+    return outcome

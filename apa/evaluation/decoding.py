@@ -1,0 +1,248 @@
+"""Decoding strategies: from a model and utterances to predicted scores.
+
+- :class:`GenerationDecoder`: free greedy generation, then parsing (what the papers did; for
+  models trained with ``ce`` or ``simpo_ce`` and for zero-shot). Batched with left padding. An
+  answer that cannot be parsed gives missing scores, counted by the evaluator.
+- :class:`SlotDecoder`: the answer's template is known from the reference text, so only the
+  slots are read (DESIGN.md section 2), ``soft`` (expected class value) or ``hard`` (argmax).
+  For models trained on masked slots (``fa``) every slot is read in one batched forward pass;
+  otherwise slots are read left to right, each argmax fed back before the next (one short
+  incremental step per slot, with the key-value cache).
+- :class:`RegressionDecoder`: the regression head at every masked slot, one pass.
+
+Audio longer than 30 s is decoded chunk by chunk and the chunks' scores are averaged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import DynamicCache, ProcessorMixin
+
+from apa.data.features import ChunkFeatures, FeatureTable
+from apa.data.records import Scores, Utterance, WordScores
+from apa.data.scales import ASPECTS, ZERO_TO_TEN
+from apa.models.batching import Collator
+from apa.models.encoding import Encoded, PromptEncoder
+from apa.models.forward import embed, encode_audio, hidden_states, logits, qwen2_audio, slot_hidden
+from apa.models.heads import get_head
+from apa.models.score_tokens import score_token_ids
+from apa.prompts import Prompt, Rendered
+from apa.prompts.slots import blank, fill
+
+
+@dataclass(frozen=True)
+class Prediction:
+    scores: Scores
+    answer: str | None = None  # the generated text (free generation only)
+
+
+@dataclass(frozen=True)
+class Item:
+    utterance: Utterance
+    chunk: ChunkFeatures
+
+
+def items(utterances: list[Utterance], features: FeatureTable) -> list[Item]:
+    return [Item(u, chunk) for u in utterances for chunk in features.chunks(u.id)]
+
+
+def _mean(values) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def average(chunks: list[Scores]) -> Scores:
+    """Chunk predictions of one utterance averaged value by value (missing values left out).
+    Word and phone scores are averaged only when every chunk has the same words and phones."""
+    first = chunks[0]
+    if len(chunks) == 1:
+        return first
+    shape = [len(w.phones) for w in first.words]
+    same_words = all([len(w.phones) for w in c.words] == shape for c in chunks)
+    words = tuple(
+        WordScores(
+            word.text,
+            **{a: _mean(c.words[w].aspect(a) for c in chunks) for a in ASPECTS["word"]},
+            phones=word.phones,
+            phones_accuracy=tuple(_mean(c.words[w].phones_accuracy[p] for c in chunks) for p in range(shape[w])),
+        )
+        for w, word in enumerate(first.words)
+    )
+    sentence = {a: _mean(c.aspect(a) for c in chunks) for a in ASPECTS["sentence"]}
+    return Scores(**sentence, words=words if same_words else ())
+
+
+def batches(sequence: list, size: int, description: str) -> Iterator[list]:
+    for start in tqdm(range(0, len(sequence), size), desc=description, unit="batch"):
+        yield sequence[start : start + size]
+
+
+class Decoder:
+    """Base class: ``predict`` decodes every chunk of every utterance and averages the chunks."""
+
+    name: ClassVar[str]
+
+    def __init__(self, batch_size: int = 8):
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def predict(
+        self,
+        model: nn.Module,
+        processor: ProcessorMixin,
+        prompt: Prompt,
+        utterances: list[Utterance],
+        features: FeatureTable,
+        masked_slots: bool = False,
+    ) -> dict[str, Prediction]:
+        model.eval()
+        decoded: dict[str, list[Prediction]] = {}
+        for batch in batches(items(utterances, features), self.batch_size, f"Decoding ({self.name})"):
+            for item, prediction in zip(batch, self.decode(model, processor, prompt, batch, masked_slots), strict=True):
+                decoded.setdefault(item.utterance.id, []).append(prediction)
+        return {
+            uid: Prediction(average([p.scores for p in chunks]), "\n---\n".join(p.answer or "" for p in chunks) or None)
+            for uid, chunks in decoded.items()
+        }
+
+    def decode(self, model, processor, prompt, batch: list[Item], masked_slots: bool) -> list[Prediction]:
+        raise NotImplementedError
+
+
+def _collate(processor, prompt: Prompt, rows: list[Encoded], batch: list[Item], padding_side: str = "right"):
+    collate = Collator(processor.tokenizer.pad_token_id, prompt.aspect_names, padding_side=padding_side)
+    return collate(rows, [item.chunk for item in batch], list(range(len(batch))))
+
+
+class GenerationDecoder(Decoder):
+    name = "generate"
+
+    def __init__(self, batch_size: int = 8, max_new_tokens: int = 512):
+        super().__init__(batch_size)
+        self.max_new_tokens = max_new_tokens
+
+    def decode(self, model, processor, prompt, batch, masked_slots):
+        tokenizer = processor.tokenizer
+        encoder = PromptEncoder(tokenizer, prompt)
+        rows = [
+            Encoded(tuple(ids), len(ids), Rendered("", ()), ())
+            for ids in (encoder.prompt_ids(item.utterance, item.chunk.mel_frames) for item in batch)
+        ]
+        inputs = to_device(_collate(processor, prompt, rows, batch, padding_side="left"), model)
+        output = model.generate(
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            input_features=inputs["input_features"],
+            feature_attention_mask=inputs["feature_attention_mask"],
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=end_of_answer_ids(tokenizer, encoder),
+        )
+        answers = tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        return [Prediction(prompt.parse(answer), answer) for answer in answers]
+
+
+def end_of_answer_ids(tokenizer, encoder: PromptEncoder) -> list[int]:
+    ids = {tokenizer.eos_token_id, *tokenizer(encoder.end_of_turn, add_special_tokens=False)["input_ids"][:1]}
+    return sorted(i for i in ids if i is not None)
+
+
+def to_device(inputs: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    device = model.get_input_embeddings().weight.device
+    return {name: tensor.to(device) for name, tensor in inputs.items()}
+
+
+def templates(encoder: PromptEncoder, batch: list[Item]) -> list[Encoded]:
+    """Each item's answer rendered from blank scores: the template, with slots to read."""
+    return [encoder.encode(item.utterance, item.chunk.mel_frames, blank(item.utterance.scores)) for item in batch]
+
+
+def read_classes(class_logits: torch.Tensor, allowed: torch.Tensor, readout: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(score on the 0-10 scale per slot, argmax class per slot) from (n, 11) class logits."""
+    probs = torch.softmax(class_logits.float().masked_fill(~allowed, float("-inf")), dim=-1)
+    best = probs.argmax(dim=-1)
+    values = torch.tensor(ZERO_TO_TEN, dtype=probs.dtype, device=probs.device)
+    return (probs @ values if readout == "soft" else values[best]), best
+
+
+class SlotDecoder(Decoder):
+    name = "slots"
+    READOUTS = ("soft", "hard")
+
+    def __init__(self, batch_size: int = 8, readout: str = "soft"):
+        super().__init__(batch_size)
+        if readout not in self.READOUTS:
+            raise ValueError(f"decoding.readout={readout!r} is not one of {', '.join(self.READOUTS)}")
+        self.readout = readout
+
+    def decode(self, model, processor, prompt, batch, masked_slots):
+        if not prompt.vocabulary.single_token:
+            raise ValueError(f"slot decoding reads one token per score class; prompt {prompt.name} writes digits")
+        class_ids = torch.tensor(score_token_ids(processor.tokenizer, prompt.vocabulary))
+        encoder = PromptEncoder(processor.tokenizer, prompt, mask_slots=masked_slots)
+        rows = templates(encoder, batch)
+        if masked_slots:
+            return self._one_pass(model, processor, prompt, rows, batch, class_ids)
+        return [self._left_to_right(model, row, item, class_ids) for row, item in zip(rows, batch, strict=True)]
+
+    def _one_pass(self, model, processor, prompt, rows, batch, class_ids):
+        inputs = to_device(_collate(processor, prompt, rows, batch), model)
+        hidden = hidden_states(model, inputs)
+        predictions = []
+        for r, (row, item) in enumerate(zip(rows, batch, strict=True)):
+            positions = torch.tensor(row.slot_positions, device=hidden.device) - 1
+            class_logits = logits(model, hidden[r, positions])[:, class_ids.to(hidden.device)]
+            allowed = inputs["slot_classes"][r, : len(positions)]
+            scores, _ = read_classes(class_logits, allowed, self.readout)
+            predictions.append(Prediction(fill(blank(item.utterance.scores), row.rendered.slots, scores.tolist())))
+        return predictions
+
+    def _left_to_right(self, model, row: Encoded, item: Item, class_ids: torch.Tensor) -> Prediction:
+        device = model.get_input_embeddings().weight.device
+        features = torch.from_numpy(item.chunk.features)[None].to(device)
+        frames = torch.zeros((1, features.shape[-1]), dtype=torch.long, device=device)
+        frames[0, : item.chunk.mel_frames] = 1
+        audio = encode_audio(model, features, frames)
+        language_model = qwen2_audio(model).model.language_model
+        ids, cache, start, scores = list(row.input_ids), DynamicCache(), 0, []
+        for slot, position in zip(row.rendered.slots, row.slot_positions, strict=True):
+            chunk = torch.tensor([ids[start:position]], device=device)
+            embedded = embed(model, chunk, audio, torch.zeros(1, dtype=torch.long))
+            hidden = language_model(inputs_embeds=embedded, past_key_values=cache, use_cache=True).last_hidden_state
+            allowed = torch.zeros(1, len(ZERO_TO_TEN), dtype=torch.bool, device=device)
+            allowed[0, list(slot.classes)] = True
+            score, best = read_classes(logits(model, hidden[:, -1])[:, class_ids.to(device)], allowed, self.readout)
+            scores.append(score.item())
+            ids[position] = int(class_ids[best.item()])
+            start = position
+        return Prediction(fill(blank(item.utterance.scores), row.rendered.slots, scores))
+
+
+class RegressionDecoder(Decoder):
+    name = "regression"
+
+    def decode(self, model, processor, prompt, batch, masked_slots):
+        encoder = PromptEncoder(processor.tokenizer, prompt, mask_slots=True)
+        rows = templates(encoder, batch)
+        inputs = to_device(_collate(processor, prompt, rows, batch), model)
+        at_slots, valid = slot_hidden(hidden_states(model, inputs), inputs)
+        predicted = (10 * get_head(model)(at_slots, inputs["slot_aspects"][valid])).clamp(0, 10).tolist()
+        predictions, start = [], 0
+        for row, item in zip(rows, batch, strict=True):
+            n = len(row.slot_positions)
+            predictions.append(
+                Prediction(fill(blank(item.utterance.scores), row.rendered.slots, predicted[start : start + n]))
+            )
+            start += n
+        return predictions
+
+
+DECODERS: dict[str, type[Decoder]] = {d.name: d for d in (GenerationDecoder, SlotDecoder, RegressionDecoder)}

@@ -1,0 +1,186 @@
+"""Metrics for pronunciation scores: pure functions over paired predictions and references.
+
+Per granularity and aspect: PCC, SCC (Spearman), RMSE and n, on the corpus's native scale (phones
+0-2). Sentence aspects add Parikh et al.'s tolerance rates: exact (|error| < 0.5), within1
+(<= 1), within2 (<= 2). A value that is undefined (fewer than 3 pairs, constant predictions or
+references) is ``None`` with its reason, never NaN. 95% confidence intervals resample utterances
+(bootstrap); two systems are compared on the same resamples (paired bootstrap).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from apa.data.records import Scores
+from apa.evaluation.pairing import Pairs, pair_scores
+
+CORRELATIONS = ("pcc", "scc")
+TOLERANCES = {"exact": (0.5, False), "within1": (1.0, True), "within2": (2.0, True)}  # bound, inclusive
+
+
+def metric_names(granularity: str) -> tuple[str, ...]:
+    return (*CORRELATIONS, "rmse", "n", *(TOLERANCES if granularity == "sentence" else ()))
+
+
+def compute(predicted: np.ndarray, reference: np.ndarray, granularity: str) -> tuple[dict, dict]:
+    """Every metric of one aspect, and why any of them is undefined."""
+    values: dict[str, float | None] = {"n": len(predicted)}
+    reasons: dict[str, str] = {}
+    if len(predicted) == 0:
+        for name in metric_names(granularity):
+            if name != "n":
+                values[name], reasons[name] = None, "no predictions"
+        return values, reasons
+    error = predicted - reference
+    values["rmse"] = float(np.sqrt(np.mean(error**2)))
+    for name, (bound, inclusive) in TOLERANCES.items():
+        if granularity == "sentence":
+            values[name] = float(np.mean(np.abs(error) <= bound if inclusive else np.abs(error) < bound))
+    why = _undefined_correlation(predicted, reference)
+    for name in CORRELATIONS:
+        values[name], reasons[name] = (None, why) if why else (_correlation(name, predicted, reference), None)
+    return values, {k: v for k, v in reasons.items() if v}
+
+
+def _undefined_correlation(predicted: np.ndarray, reference: np.ndarray) -> str | None:
+    if len(predicted) < 3:
+        return f"fewer than 3 pairs ({len(predicted)})"
+    if np.ptp(reference) == 0:
+        return f"constant references (all {reference[0]:g})"
+    if np.ptp(predicted) == 0:
+        return f"constant predictions (all {predicted[0]:g})"
+    return None
+
+
+def _correlation(name: str, predicted: np.ndarray, reference: np.ndarray) -> float:
+    statistic = stats.pearsonr if name == "pcc" else stats.spearmanr
+    return float(statistic(predicted, reference).statistic)
+
+
+@dataclass
+class Report:
+    """Scores of one system: ``metrics["sentence/accuracy/pcc"]`` and so on."""
+
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    undefined: dict[str, str] = field(default_factory=dict)  # metric -> why it is None
+    coverage: dict[str, dict] = field(default_factory=dict)  # granularity/aspect -> counts
+    missing: dict[str, list[str]] = field(default_factory=dict)  # granularity/aspect -> missing items
+    ci95: dict[str, list[float] | None] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "metrics": self.metrics,
+            "ci95": self.ci95,
+            "coverage": self.coverage,
+            "undefined": self.undefined,
+            "missing": self.missing,
+        }
+
+
+def evaluate(
+    predictions: Mapping[str, Scores],
+    references: Mapping[str, Scores],
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Report:
+    """Pair, score, and bootstrap every aspect the predictions contain."""
+    report = Report()
+    pairs = pair_scores(predictions, references)
+    for (granularity, aspect), pair in pairs.items():
+        key = f"{granularity}/{aspect}"
+        predicted, reference, _ = pair.arrays()
+        values, reasons = compute(predicted, reference, granularity)
+        report.metrics |= {f"{key}/{name}": value for name, value in values.items()}
+        report.undefined |= {f"{key}/{name}": why for name, why in reasons.items()}
+        total = len(pair.predicted) + len(pair.missing)
+        report.coverage[key] = {"predicted": len(pair.predicted), "references": total,
+                                "rate": len(pair.predicted) / total if total else None}  # fmt: skip
+        if pair.missing:
+            report.missing[key] = pair.missing
+        if resamples:
+            intervals = bootstrap(pair, granularity, len(references), resamples, seed)
+            report.ci95 |= {f"{key}/{name}": interval for name, interval in intervals.items()}
+    return report
+
+
+def resampled_counts(n_utterances: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each utterance is drawn in each bootstrap resample: (resamples, n_utterances)."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_utterances, size=(resamples, n_utterances))
+    return np.stack([np.bincount(row, minlength=n_utterances) for row in draws])
+
+
+def bootstrap_values(pair: Pairs, granularity: str, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Each metric recomputed on every resample (NaN where undefined)."""
+    predicted, reference, utterance = pair.arrays()
+    names = [n for n in metric_names(granularity) if n != "n"]
+    out = {name: np.full(len(counts), np.nan) for name in names}
+    for b, weights in enumerate(counts):
+        take = np.repeat(np.arange(len(predicted)), weights[utterance]) if len(predicted) else np.array([], int)
+        values, _ = compute(predicted[take], reference[take], granularity)
+        for name in names:
+            if values[name] is not None:
+                out[name][b] = values[name]
+    return out
+
+
+def bootstrap(pair: Pairs, granularity: str, n_utterances: int, resamples: int, seed: int) -> dict:
+    """95% percentile intervals; None when the metric is undefined in most resamples."""
+    values = bootstrap_values(pair, granularity, resampled_counts(n_utterances, resamples, seed))
+    return {name: _interval(samples) for name, samples in values.items()}
+
+
+def _interval(samples: np.ndarray) -> list[float] | None:
+    defined = samples[~np.isnan(samples)]
+    if len(defined) < 0.5 * len(samples):
+        return None
+    low, high = np.percentile(defined, [2.5, 97.5])
+    return [float(low), float(high)]
+
+
+def paired_bootstrap(
+    predictions_a: Mapping[str, Scores],
+    predictions_b: Mapping[str, Scores],
+    references: Mapping[str, Scores],
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict]:
+    """A minus B for every metric both define, on the items both predict and the same resamples:
+    the observed difference, its 95% interval and a two-sided p-value (the share of resamples on
+    the other side of zero, doubled)."""
+    pairs_a, pairs_b = pair_scores(predictions_a, references), pair_scores(predictions_b, references)
+    counts = resampled_counts(len(references), resamples, seed)
+    result = {}
+    for key in sorted(pairs_a.keys() & pairs_b.keys()):
+        granularity = key[0]
+        a, b = _common(pairs_a[key], pairs_b[key])
+        observed_a, _ = compute(*a.arrays()[:2], granularity)
+        observed_b, _ = compute(*b.arrays()[:2], granularity)
+        samples_a = bootstrap_values(a, granularity, counts)
+        samples_b = bootstrap_values(b, granularity, counts)
+        for name in samples_a:
+            if observed_a[name] is None or observed_b[name] is None:
+                continue
+            differences = samples_a[name] - samples_b[name]
+            differences = differences[~np.isnan(differences)]
+            share_below = np.mean(differences <= 0) if len(differences) else math.nan
+            share_above = np.mean(differences >= 0) if len(differences) else math.nan
+            result[f"{key[0]}/{key[1]}/{name}"] = {
+                "difference": observed_a[name] - observed_b[name],
+                "ci95": _interval(differences) if len(differences) else None,
+                "p_value": None if math.isnan(share_below) else float(min(1.0, 2 * min(share_below, share_above))),
+                "n": observed_a["n"],
+            }
+    return result
+
+
+def _common(a: Pairs, b: Pairs) -> tuple[Pairs, Pairs]:
+    """Restrict two systems' pairs of one aspect to the reference items both predicted."""
+    rows_b = {item: i for i, item in enumerate(b.item)}
+    shared = [(i, rows_b[item]) for i, item in enumerate(a.item) if item in rows_b]
+    return a.select([i for i, _ in shared]), b.select([j for _, j in shared])

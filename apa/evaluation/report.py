@@ -1,0 +1,71 @@
+"""Write an evaluation: predictions.json, metrics.json, a Markdown table and plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from apa.data.records import Scores
+from apa.data.scales import ASPECTS
+from apa.evaluation.metrics import Report
+
+# The papers' column order: phone, word, then utterance (sentence) aspects.
+COLUMNS = (
+    [("phone", a) for a in ASPECTS["phone"]]
+    + [("word", a) for a in ASPECTS["word"]]
+    + [("sentence", a) for a in ASPECTS["sentence"]]
+)
+HEADINGS = {"phone": "Phone", "word": "Word", "sentence": "Utt"}
+SHORT = {"accuracy": "Acc", "stress": "Str", "total": "Tot", "fluency": "Flu", "prosodic": "Pro", "completeness": "Com"}
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def markdown_table(report: Report) -> str:
+    """PCC and SCC (and RMSE, n) per aspect, columns as in the papers' tables; 95% CIs below."""
+    columns = [(g, a) for g, a in COLUMNS if f"{g}/{a}/n" in report.metrics]
+    if not columns:
+        return "No predictions to score.\n"
+    header = "| metric | " + " | ".join(f"{HEADINGS[g]} {SHORT[a]}" for g, a in columns) + " |"
+    lines = [header, "|---" * (len(columns) + 1) + "|"]
+    for metric in ("pcc", "scc", "rmse"):
+        cells = []
+        for g, a in columns:
+            cell = _number(report.metrics.get(f"{g}/{a}/{metric}"))
+            interval = report.ci95.get(f"{g}/{a}/{metric}")
+            cells.append(f"{cell} [{_number(interval[0], 2)}, {_number(interval[1], 2)}]" if interval else cell)
+        lines.append(f"| {metric.upper()} | " + " | ".join(cells) + " |")
+    lines.append("| n | " + " | ".join(str(report.metrics[f"{g}/{a}/n"]) for g, a in columns) + " |")
+    coverage = [report.coverage[f"{g}/{a}"]["rate"] for g, a in columns]
+    lines.append("| coverage | " + " | ".join(_number(c, 3) for c in coverage) + " |")
+    notes = [f"- `{name}` is undefined: {why}" for name, why in sorted(report.undefined.items())]
+    return (
+        "\n".join(lines)
+        + "\n\nPCC/SCC/RMSE with 95% bootstrap intervals over utterances; RMSE on the corpus's scales.\n"
+        + ("\n" + "\n".join(notes) + "\n" if notes else "")
+    )
+
+
+def predictions_json(predictions: Mapping[str, Scores], texts: Mapping[str, str] | None = None) -> dict:
+    """Predictions in the speechocean762 scores.json schema (with the reference text if known)."""
+    texts = texts or {}
+    return {
+        uid: ({"text": texts[uid]} if uid in texts else {}) | scores.to_json() for uid, scores in predictions.items()
+    }
+
+
+def write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_report(output_dir: Path, report: Report, extra: Mapping | None = None) -> dict:
+    """``metrics.json`` (no NaN anywhere: undefined values are null with a reason) and ``report.md``."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    data = report.to_json() | dict(extra or {})
+    write_json(output_dir / "metrics.json", data)
+    (output_dir / "report.md").write_text(markdown_table(report), encoding="utf-8")
+    return data

@@ -1,0 +1,119 @@
+"""Decoding strategies on the tiny model: slots agree with forced generation, never miss a score."""
+
+import pytest
+import torch
+
+from apa.data import FeatureCache, Scores, Speechocean762, WordScores
+from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder, evaluate
+from apa.evaluation.decoding import average, end_of_answer_ids
+from apa.models.encoding import PromptEncoder
+from apa.models.heads import ScoreHead, attach_head
+from apa.models.score_tokens import add_score_tokens, score_token_ids
+from apa.prompts.slots import blank
+
+from .helpers import load_prompt
+
+
+@pytest.fixture(scope="module")
+def utterances(speechocean762):
+    return Speechocean762(str(speechocean762)).utterances("test")[:4]
+
+
+@pytest.fixture
+def setup(tiny, utterances, tmp_path):
+    model, processor = tiny
+    prompt = load_prompt("multi")
+    add_score_tokens(model, processor.tokenizer, prompt.vocabulary)
+    table = FeatureCache(str(tmp_path)).load(utterances, processor.feature_extractor)
+    return model, processor, prompt, table
+
+
+def forced_generation(model, processor, prompt, utterance, chunk):
+    """Greedy generation allowed only the template's tokens, and any class token at a slot."""
+    tokenizer = processor.tokenizer
+    encoder = PromptEncoder(tokenizer, prompt)
+    template = encoder.encode(utterance, chunk.mel_frames, blank(utterance.scores))
+    prompt_ids = template.input_ids[: template.target_start]
+    answer = template.input_ids[template.target_start :]
+    class_ids = score_token_ids(tokenizer, prompt.vocabulary)
+    slot_steps = {p - template.target_start: slot for p, slot in zip(template.slot_positions, template.rendered.slots,
+                                                                         strict=True)}  # fmt: skip
+
+    def allowed(_, generated):
+        step = len(generated) - len(prompt_ids)
+        if step in slot_steps:
+            return [class_ids[c] for c in slot_steps[step].classes]
+        return [answer[step]] if step < len(answer) else end_of_answer_ids(tokenizer, encoder)
+
+    features = torch.from_numpy(chunk.features)[None]
+    mask = torch.zeros(1, features.shape[-1], dtype=torch.long)
+    mask[0, : chunk.mel_frames] = 1
+    output = model.generate(
+        input_ids=torch.tensor([prompt_ids]),
+        attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
+        input_features=features,
+        feature_attention_mask=mask,
+        prefix_allowed_tokens_fn=allowed,
+        max_new_tokens=len(answer) + 2,
+        do_sample=False,
+    )
+    return tokenizer.decode(output[0, len(prompt_ids) :], skip_special_tokens=True)
+
+
+def test_slot_decoding_agrees_with_forced_greedy_generation(setup, utterances):
+    model, processor, prompt, table = setup
+    decoded = SlotDecoder(readout="hard").predict(model, processor, prompt, utterances, table, masked_slots=False)
+    for utterance in utterances:
+        answer = forced_generation(model, processor, prompt, utterance, table.chunk(utterance.id, 0))
+        assert prompt.parse(answer) == decoded[utterance.id].scores, utterance.id
+
+
+@pytest.mark.parametrize("readout", ["soft", "hard"])
+@pytest.mark.parametrize("masked", [True, False])
+def test_slot_decoding_reads_every_score(setup, utterances, readout, masked):
+    model, processor, prompt, table = setup
+    decoded = SlotDecoder(batch_size=3, readout=readout).predict(model, processor, prompt, utterances, table, masked)
+    predictions = {uid: p.scores for uid, p in decoded.items()}
+    report = evaluate(predictions, {u.id: u.scores for u in utterances}, resamples=0)
+    assert set(report.coverage) == {f"{g}/{a}" for g, aspects in prompt.aspects.items() for a in aspects}
+    assert all(c["rate"] == 1.0 for c in report.coverage.values())  # nothing unparseable, nothing missing
+    for scores in predictions.values():
+        text = prompt.render(scores).text  # renders: every value present and on its scale
+        if readout == "hard":
+            assert prompt.parse(text) == scores
+
+
+def test_masked_and_sequential_decoding_differ_only_in_context(setup, utterances):
+    """The first slot has the same context either way, so the same distribution."""
+    model, processor, prompt, table = setup
+    masked = SlotDecoder(readout="soft").predict(model, processor, prompt, utterances[:1], table, True)
+    sequential = SlotDecoder(readout="soft").predict(model, processor, prompt, utterances[:1], table, False)
+    uid = utterances[0].id
+    assert masked[uid].scores.accuracy == pytest.approx(sequential[uid].scores.accuracy, abs=1e-4)
+
+
+def test_regression_decoder_predicts_on_the_scales(setup, utterances):
+    model, processor, prompt, table = setup
+    attach_head(model, ScoreHead(model.config.text_config.hidden_size, prompt.aspect_names))
+    decoded = RegressionDecoder(batch_size=2).predict(model, processor, prompt, utterances, table, True)
+    for utterance in utterances:
+        scores = decoded[utterance.id].scores
+        assert 0 <= scores.accuracy <= 10
+        assert all(0 <= p <= 2 for w in scores.words for p in w.phones_accuracy)
+        assert [w.text for w in scores.words] == list(utterance.words)
+
+
+def test_generation_of_an_untrained_model_counts_as_missing(setup, utterances):
+    model, processor, prompt, table = setup
+    decoded = GenerationDecoder(batch_size=2, max_new_tokens=6).predict(model, processor, prompt, utterances, table)
+    assert all(p.answer is not None for p in decoded.values())
+    report = evaluate({u: p.scores for u, p in decoded.items()}, {u.id: u.scores for u in utterances}, resamples=0)
+    assert report.metrics == {}  # nothing parseable: no aspect is scored, nothing is invented
+
+
+def test_chunks_are_averaged_value_by_value():
+    first = Scores(8, 6, None, 10, 7, (WordScores("A", 10, 10, 10, ("AH0",), (2.0,)),))
+    second = Scores(6, None, None, 10, 9, (WordScores("A", 6, 5, 8, ("AH0",), (1.0,)),))
+    assert average([first, second]) == Scores(7, 6, None, 10, 8, (WordScores("A", 8, 7.5, 9, ("AH0",), (1.5,)),))
+    different = Scores(6, 6, 6, 6, 6, (WordScores("B", 1, 5, 1, ("B", "IY1"), (1.0, 1.0)),))
+    assert average([first, different]).words == ()  # words that disagree cannot be averaged

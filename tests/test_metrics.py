@@ -1,0 +1,145 @@
+"""Metrics against scipy, the edge cases, pairing of words and phones, and the bootstraps."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from apa.data.records import LabelError, Scores, WordScores, read_scores
+from apa.evaluation.metrics import compute, evaluate, paired_bootstrap
+from apa.evaluation.pairing import align, pair_scores
+from apa.evaluation.report import markdown_table
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_correlations_and_rmse_match_scipy(seed):
+    rng = np.random.default_rng(seed)
+    reference = rng.integers(0, 11, 200).astype(float)
+    predicted = np.clip(reference + rng.normal(0, 2, 200), 0, 10)
+    values, reasons = compute(predicted, reference, "word")
+    assert values["pcc"] == pytest.approx(stats.pearsonr(predicted, reference).statistic)
+    assert values["scc"] == pytest.approx(stats.spearmanr(predicted, reference).statistic)
+    assert values["rmse"] == pytest.approx(math.sqrt(np.mean((predicted - reference) ** 2)))
+    assert values["n"] == 200 and reasons == {} and "within1" not in values
+
+
+def test_tolerance_rates_for_sentences():
+    """Errors 0.4, -0.5, 1.0, 2.0, 2.5: exact (< 0.5) 1/5, within1 (<= 1) 3/5, within2 (<= 2) 4/5."""
+    reference = np.array([5.0, 5.0, 5.0, 5.0, 5.0])
+    values, _ = compute(reference + np.array([0.4, -0.5, 1.0, 2.0, 2.5]), reference, "sentence")
+    assert (values["exact"], values["within1"], values["within2"]) == pytest.approx((0.2, 0.6, 0.8))
+
+
+@pytest.mark.parametrize(
+    ("predicted", "reference", "reason"),
+    [
+        ([1.0, 2.0, 3.0], [10.0, 10.0, 10.0], "constant references (all 10)"),
+        ([7.0, 7.0, 7.0], [1.0, 2.0, 3.0], "constant predictions (all 7)"),
+        ([1.0, 2.0], [2.0, 1.0], "fewer than 3 pairs (2)"),
+    ],
+)
+def test_undefined_correlations_are_null_with_a_reason(predicted, reference, reason):
+    values, reasons = compute(np.array(predicted), np.array(reference), "sentence")
+    assert values["pcc"] is None and values["scc"] is None
+    assert reasons == {"pcc": reason, "scc": reason}
+    assert values["rmse"] is not None
+
+
+def test_nothing_predicted():
+    values, reasons = compute(np.array([]), np.array([]), "phone")
+    assert values == {"n": 0, "pcc": None, "scc": None, "rmse": None}
+    assert set(reasons.values()) == {"no predictions"}
+
+
+def scores(acc, words=()):
+    return Scores(accuracy=acc, fluency=acc, prosodic=acc, completeness=10, total=acc, words=tuple(words))
+
+
+def word(text, acc, phones=(), phone_scores=()):
+    return WordScores(text, acc, 10, acc, tuple(phones), tuple(phone_scores))
+
+
+def test_missing_utterances_are_counted_listed_and_excluded():
+    references = {f"u{i}": scores(i % 10) for i in range(6)}
+    predictions = {f"u{i}": scores(i % 10) for i in range(4)}
+    report = evaluate(predictions, references, resamples=0)
+    assert report.coverage["sentence/accuracy"] == {"predicted": 4, "references": 6, "rate": pytest.approx(4 / 6)}
+    assert report.missing["sentence/accuracy"] == ["u4", "u5"]
+    assert report.metrics["sentence/accuracy/pcc"] == pytest.approx(1.0)
+    assert report.metrics["sentence/completeness/pcc"] is None  # every reference is 10
+    assert "constant references" in report.undefined["sentence/completeness/pcc"]
+    assert "word/accuracy/n" not in report.metrics  # not predicted: not scored
+
+
+def test_words_pair_by_position_or_by_text():
+    reference = {"u": scores(5, [word("A", 1), word("CAT", 2), word("SAT", 3)])}
+    same = {"u": scores(5, [word("A", 4), word("CAT", 5), word("SAT", 6)])}
+    assert pair_scores(same, reference)["word", "accuracy"].predicted == [4, 5, 6]
+    # a word left out and one added: aligned by text; the unmatched reference word is missing
+    shifted = {"u": scores(5, [word("CAT", 5), word("THE", 9), word("SAT", 6)])}
+    pairs = pair_scores(shifted, reference)["word", "accuracy"]
+    assert list(zip(pairs.predicted, pairs.reference, strict=True)) == [(5, 2), (6, 3)]
+    assert pairs.missing == ["u word 0 (A)"]
+    assert align(["", ""], ["X", "Y"]) == [(0, 0), (1, 1)]  # positions only, when texts are unknown
+
+
+def test_phones_pair_within_words():
+    reference = {"u": scores(5, [word("CAT", 8, ["K", "AE1", "T"], [2.0, 1.0, 0.0])])}
+    prediction = {"u": scores(5, [word("cat", 8, ["K", "T"], [1.8, 0.2])])}  # a phone left out, lower case
+    pairs = pair_scores(prediction, reference)["phone", "accuracy"]
+    assert list(zip(pairs.predicted, pairs.reference, strict=True)) == [(1.8, 2.0), (0.2, 0.0)]
+    assert pairs.missing == ["u word 0 (CAT) phone 1 (AE1)"]
+
+
+def test_non_finite_predictions_are_rejected_with_their_place(tmp_path):
+    path = tmp_path / "predictions.json"
+    path.write_text('{"u1": {"accuracy": 7}, "u2": {"accuracy": NaN}}')
+    with pytest.raises(LabelError, match=r"predictions\.json u2 'accuracy': expected a number, got nan"):
+        read_scores(path, complete=False)
+    path.write_text('{"u1": {"words": [{"text": "A", "accuracy": Infinity}]}}')
+    with pytest.raises(LabelError, match="got inf"):
+        read_scores(path, complete=False)
+    path.write_text("[1, 2]")
+    with pytest.raises(LabelError, match="expected an object keyed by utterance id"):
+        read_scores(path, complete=False)
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_n():
+    rng = np.random.default_rng(0)
+
+    def widths(n):
+        refs = {f"u{i}": scores(int(v)) for i, v in enumerate(rng.integers(0, 11, n))}
+        preds = {u: scores(min(10, max(0, s.accuracy + rng.integers(-2, 3)))) for u, s in refs.items()}
+        report = evaluate(preds, refs, resamples=300, seed=1)
+        low, high = report.ci95["sentence/accuracy/pcc"]
+        assert low <= report.metrics["sentence/accuracy/pcc"] <= high
+        return high - low
+
+    assert widths(400) < widths(40)
+
+
+def test_paired_bootstrap():
+    rng = np.random.default_rng(3)
+    references = {f"u{i}": scores(int(v)) for i, v in enumerate(rng.integers(0, 11, 150))}
+    good = {u: scores(float(np.clip(s.accuracy + rng.normal(0, 1), 0, 10))) for u, s in references.items()}
+    bad = {u: scores(float(np.clip(s.accuracy + rng.normal(0, 4), 0, 10))) for u, s in references.items()}
+    better = paired_bootstrap(good, bad, references, resamples=300)["sentence/accuracy/pcc"]
+    assert better["difference"] > 0.2 and better["p_value"] < 0.01 and better["ci95"][0] > 0
+    same = paired_bootstrap(good, good, references, resamples=100)["sentence/accuracy/pcc"]
+    assert same["difference"] == 0 and same["p_value"] == 1.0
+
+
+def test_report_json_has_no_nan_and_a_papers_table():
+    references = {f"u{i}": scores(i % 10, [word("A", i % 10, ["AH0"], [2.0])]) for i in range(10)}
+    report = evaluate(references, references, resamples=50)
+    text = json.dumps(report.to_json(), allow_nan=False)  # raises on NaN
+    assert '"sentence/completeness/pcc": null' in text
+    table = markdown_table(report)
+    assert (
+        table.splitlines()[0]
+        == "| metric | Phone Acc | Word Acc | Word Str | Word Tot | Utt Acc | Utt Flu | Utt Pro | Utt Com | Utt Tot |"
+    )
+    assert "| PCC | - | 1.000" in table  # phones all 2.0: undefined, shown as -
+    assert "`sentence/completeness/pcc` is undefined: constant references (all 10)" in table
