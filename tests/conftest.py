@@ -78,6 +78,29 @@ def labelled_batch(tiny, real_wav):
     return audio, {**inputs, "labels": labels}
 
 
+@pytest.fixture(scope="session")
+def test_utterances(speechocean762):
+    """The first four utterances of the real test split."""
+    from apa.data import Speechocean762
+
+    return Speechocean762(str(speechocean762)).utterances("test")[:4]
+
+
+@pytest.fixture
+def multi_setup(tiny, test_utterances, tmp_path):
+    """The tiny model with score tokens, the ``multi`` prompt and cached features of the utterances."""
+    from apa.data import FeatureCache
+    from apa.models.score_tokens import add_score_tokens
+
+    from .helpers import load_prompt
+
+    model, processor = tiny
+    prompt = load_prompt("multi")
+    add_score_tokens(model, processor.tokenizer, prompt.vocabulary)
+    table = FeatureCache(str(tmp_path / "features")).load(test_utterances, processor.feature_extractor)
+    return model, processor, prompt, table
+
+
 @pytest.fixture
 def compose(tmp_path: Path) -> Iterator[Callable]:
     """Compose ``conf/<name>.yaml`` with overrides, as ``python <name>.py`` would, with its run

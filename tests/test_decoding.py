@@ -3,29 +3,13 @@
 import pytest
 import torch
 
-from apa.data import FeatureCache, Scores, Speechocean762, WordScores
+from apa.data import Scores, WordScores
 from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder, evaluate
 from apa.evaluation.decoding import average, end_of_answer_ids
 from apa.models.encoding import PromptEncoder
 from apa.models.heads import ScoreHead, attach_head
-from apa.models.score_tokens import add_score_tokens, score_token_ids
+from apa.models.score_tokens import score_token_ids
 from apa.prompts.slots import blank
-
-from .helpers import load_prompt
-
-
-@pytest.fixture(scope="module")
-def utterances(speechocean762):
-    return Speechocean762(str(speechocean762)).utterances("test")[:4]
-
-
-@pytest.fixture
-def setup(tiny, utterances, tmp_path):
-    model, processor = tiny
-    prompt = load_prompt("multi")
-    add_score_tokens(model, processor.tokenizer, prompt.vocabulary)
-    table = FeatureCache(str(tmp_path)).load(utterances, processor.feature_extractor)
-    return model, processor, prompt, table
 
 
 def forced_generation(model, processor, prompt, utterance, chunk):
@@ -60,21 +44,23 @@ def forced_generation(model, processor, prompt, utterance, chunk):
     return tokenizer.decode(output[0, len(prompt_ids) :], skip_special_tokens=True)
 
 
-def test_slot_decoding_agrees_with_forced_greedy_generation(setup, utterances):
-    model, processor, prompt, table = setup
-    decoded = SlotDecoder(readout="hard").predict(model, processor, prompt, utterances, table, masked_slots=False)
-    for utterance in utterances:
+def test_slot_decoding_agrees_with_forced_greedy_generation(multi_setup, test_utterances):
+    model, processor, prompt, table = multi_setup
+    decoded = SlotDecoder(readout="hard").predict(model, processor, prompt, test_utterances, table, masked_slots=False)
+    for utterance in test_utterances:
         answer = forced_generation(model, processor, prompt, utterance, table.chunk(utterance.id, 0))
         assert prompt.parse(answer) == decoded[utterance.id].scores, utterance.id
 
 
 @pytest.mark.parametrize("readout", ["soft", "hard"])
 @pytest.mark.parametrize("masked", [True, False])
-def test_slot_decoding_reads_every_score(setup, utterances, readout, masked):
-    model, processor, prompt, table = setup
-    decoded = SlotDecoder(batch_size=3, readout=readout).predict(model, processor, prompt, utterances, table, masked)
+def test_slot_decoding_reads_every_score(multi_setup, test_utterances, readout, masked):
+    model, processor, prompt, table = multi_setup
+    decoded = SlotDecoder(batch_size=3, readout=readout).predict(
+        model, processor, prompt, test_utterances, table, masked
+    )
     predictions = {uid: p.scores for uid, p in decoded.items()}
-    report = evaluate(predictions, {u.id: u.scores for u in utterances}, resamples=0)
+    report = evaluate(predictions, {u.id: u.scores for u in test_utterances}, resamples=0)
     assert set(report.coverage) == {f"{g}/{a}" for g, aspects in prompt.aspects.items() for a in aspects}
     assert all(c["rate"] == 1.0 for c in report.coverage.values())  # nothing unparseable, nothing missing
     for scores in predictions.values():
@@ -83,31 +69,33 @@ def test_slot_decoding_reads_every_score(setup, utterances, readout, masked):
             assert prompt.parse(text) == scores
 
 
-def test_masked_and_sequential_decoding_differ_only_in_context(setup, utterances):
+def test_masked_and_sequential_decoding_differ_only_in_context(multi_setup, test_utterances):
     """The first slot has the same context either way, so the same distribution."""
-    model, processor, prompt, table = setup
-    masked = SlotDecoder(readout="soft").predict(model, processor, prompt, utterances[:1], table, True)
-    sequential = SlotDecoder(readout="soft").predict(model, processor, prompt, utterances[:1], table, False)
-    uid = utterances[0].id
+    model, processor, prompt, table = multi_setup
+    masked = SlotDecoder(readout="soft").predict(model, processor, prompt, test_utterances[:1], table, True)
+    sequential = SlotDecoder(readout="soft").predict(model, processor, prompt, test_utterances[:1], table, False)
+    uid = test_utterances[0].id
     assert masked[uid].scores.accuracy == pytest.approx(sequential[uid].scores.accuracy, abs=1e-4)
 
 
-def test_regression_decoder_predicts_on_the_scales(setup, utterances):
-    model, processor, prompt, table = setup
+def test_regression_decoder_predicts_on_the_scales(multi_setup, test_utterances):
+    model, processor, prompt, table = multi_setup
     attach_head(model, ScoreHead(model.config.text_config.hidden_size, prompt.aspect_names))
-    decoded = RegressionDecoder(batch_size=2).predict(model, processor, prompt, utterances, table, True)
-    for utterance in utterances:
+    decoded = RegressionDecoder(batch_size=2).predict(model, processor, prompt, test_utterances, table, True)
+    for utterance in test_utterances:
         scores = decoded[utterance.id].scores
         assert 0 <= scores.accuracy <= 10
         assert all(0 <= p <= 2 for w in scores.words for p in w.phones_accuracy)
         assert [w.text for w in scores.words] == list(utterance.words)
 
 
-def test_generation_of_an_untrained_model_counts_as_missing(setup, utterances):
-    model, processor, prompt, table = setup
-    decoded = GenerationDecoder(batch_size=2, max_new_tokens=6).predict(model, processor, prompt, utterances, table)
+def test_generation_of_an_untrained_model_counts_as_missing(multi_setup, test_utterances):
+    model, processor, prompt, table = multi_setup
+    decoded = GenerationDecoder(batch_size=2, max_new_tokens=6).predict(
+        model, processor, prompt, test_utterances, table
+    )
     assert all(p.answer is not None for p in decoded.values())
-    report = evaluate({u: p.scores for u, p in decoded.items()}, {u.id: u.scores for u in utterances}, resamples=0)
+    report = evaluate({u: p.scores for u, p in decoded.items()}, {u.id: u.scores for u in test_utterances}, resamples=0)
     assert report.metrics == {}  # nothing parseable: no aspect is scored, nothing is invented
 
 

@@ -3,28 +3,14 @@
 import pytest
 import torch
 
-from apa.data import FeatureCache, Speechocean762, load_audio
+from apa.data import load_audio
 from apa.models.batching import IGNORE, Collator
 from apa.models.encoding import PromptEncoder, audio_token_count
 from apa.models.forward import hidden_states, logits
-from apa.models.score_tokens import add_score_tokens, mask_token_id
+from apa.models.score_tokens import mask_token_id
 from apa.prompts.negatives import negative_rng, perturb
 
 from .helpers import load_prompt
-
-
-@pytest.fixture(scope="module")
-def utterances(speechocean762):
-    return Speechocean762(str(speechocean762)).utterances("test")[:3]
-
-
-@pytest.fixture
-def prepared(tiny, utterances, tmp_path):
-    model, processor = tiny
-    prompt = load_prompt("multi")
-    add_score_tokens(model, processor.tokenizer, prompt.vocabulary)
-    table = FeatureCache(str(tmp_path)).load(utterances, processor.feature_extractor)
-    return model, processor, prompt, table
 
 
 def processor_inputs(processor, encoder, utterance, target_text):
@@ -33,10 +19,10 @@ def processor_inputs(processor, encoder, utterance, target_text):
     return processor(text=[chat + target_text], audio=audio, sampling_rate=16000, return_tensors="pt")
 
 
-def test_encoding_matches_the_processor(prepared, utterances):
-    _, processor, prompt, table = prepared
+def test_encoding_matches_the_processor(multi_setup, test_utterances):
+    _, processor, prompt, table = multi_setup
     encoder = PromptEncoder(processor.tokenizer, prompt)
-    for utterance in utterances:
+    for utterance in test_utterances:
         (chunk,) = table.chunks(utterance.id)
         encoded = encoder.encode(utterance, chunk.mel_frames)
         target_text = prompt.render(utterance.scores).text + "<|im_end|>"
@@ -51,12 +37,12 @@ def test_encoding_matches_the_processor(prepared, utterances):
             )
 
 
-def test_masked_slots_hide_every_score(prepared, utterances):
-    _, processor, prompt, table = prepared
+def test_masked_slots_hide_every_score(multi_setup, test_utterances):
+    _, processor, prompt, table = multi_setup
     masked = PromptEncoder(processor.tokenizer, prompt, mask_slots=True)
     plain = PromptEncoder(processor.tokenizer, prompt)
-    (chunk,) = table.chunks(utterances[0].id)
-    a, b = masked.encode(utterances[0], chunk.mel_frames), plain.encode(utterances[0], chunk.mel_frames)
+    (chunk,) = table.chunks(test_utterances[0].id)
+    a, b = masked.encode(test_utterances[0], chunk.mel_frames), plain.encode(test_utterances[0], chunk.mel_frames)
     mask = mask_token_id(processor.tokenizer)
     assert [a.input_ids[p] for p in a.slot_positions] == [mask] * len(a.slot_positions)
     differing = [i for i, (x, y) in enumerate(zip(a.input_ids, b.input_ids, strict=True)) if x != y]
@@ -66,15 +52,15 @@ def test_masked_slots_hide_every_score(prepared, utterances):
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
-def test_collator_pads_labels_and_slots(prepared, utterances, side):
-    _, processor, prompt, table = prepared
+def test_collator_pads_labels_and_slots(multi_setup, test_utterances, side):
+    _, processor, prompt, table = multi_setup
     encoder = PromptEncoder(processor.tokenizer, prompt, mask_slots=True)
-    chunks = [table.chunk(u.id, 0) for u in utterances]
-    rows = [encoder.encode(u, c.mel_frames) for u, c in zip(utterances, chunks, strict=True)]
+    chunks = [table.chunk(u.id, 0) for u in test_utterances]
+    rows = [encoder.encode(u, c.mel_frames) for u, c in zip(test_utterances, chunks, strict=True)]
     collate = Collator(processor.tokenizer.pad_token_id, prompt.aspect_names, padding_side=side, label_slots=False)
-    batch = collate(rows, chunks, [0, 1, 2])
-    length = max(len(r) for r in rows)
-    assert batch["input_ids"].shape == (3, length) and batch["input_features"].shape == (3, 128, 3000)
+    batch = collate(rows, chunks, list(range(len(rows))))
+    length, n = max(len(r) for r in rows), len(rows)
+    assert batch["input_ids"].shape == (n, length) and batch["input_features"].shape == (n, 128, 3000)
     for r, row in enumerate(rows):
         offset = length - len(row) if side == "left" else 0
         assert batch["attention_mask"][r].sum() == len(row)
@@ -92,11 +78,11 @@ def test_collator_pads_labels_and_slots(prepared, utterances, side):
     assert batch["slot_classes"][stress_slots].sum(-1).unique().tolist() == [2]  # classes 5 and 10 only
 
 
-def test_shared_audio_forward_equals_the_stock_forward(prepared, utterances):
+def test_shared_audio_forward_equals_the_stock_forward(multi_setup, test_utterances):
     """Chosen and rejected rows share one audio encoding and give the stock model's logits."""
-    model, processor, prompt, table = prepared
+    model, processor, prompt, table = multi_setup
     encoder = PromptEncoder(processor.tokenizer, prompt)
-    utterance, chunk = utterances[1], table.chunk(utterances[1].id, 0)
+    utterance, chunk = test_utterances[1], table.chunk(test_utterances[1].id, 0)
     chosen = encoder.encode(utterance, chunk.mel_frames)
     rejected = encoder.encode(
         utterance, chunk.mel_frames, perturb(utterance.scores, chosen.rendered, negative_rng(0, "x"))

@@ -110,18 +110,24 @@ class Utterance:
         return tuple(word.text for word in self.scores.words)
 
 
-def read_scores(path: str | Path, complete: bool = True) -> tuple[dict[str, Scores], dict[str, str]]:
-    """A file in the scores.json schema: scores and texts by utterance id (labels when
-    ``complete``, else predictions, which may leave scores out)."""
-    path = Path(path)
+def read_entries(path: Path, missing: str = "no such scores file") -> dict[str, Any]:
+    """The raw entries of a scores.json-schema file, keyed by utterance id."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such scores file")
+        raise FileNotFoundError(f"{path}: {missing}")
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise LabelError(f"{path}: not valid JSON ({error})") from error
     if not isinstance(entries, dict):
         raise LabelError(f"{path}: expected an object keyed by utterance id, got {type(entries).__name__}")
+    return entries
+
+
+def read_scores(path: str | Path, complete: bool = True) -> tuple[dict[str, Scores], dict[str, str]]:
+    """A file in the scores.json schema: scores and texts by utterance id (labels when
+    ``complete``, else predictions, which may leave scores out)."""
+    path = Path(path)
+    entries = read_entries(path)
     scores = {uid: Scores.from_json(entry, f"{path} {uid}", complete) for uid, entry in entries.items()}
     texts = {uid: entry["text"] for uid, entry in entries.items() if isinstance(entry.get("text"), str)}
     return scores, texts

@@ -6,7 +6,6 @@ Both readers return the same :class:`~apa.data.records.Utterance` records, check
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 from apa.data.audio import AudioError, check_audio
 from apa.data.corpus import DataProblem, accept
-from apa.data.records import LabelError, Scores, Utterance
+from apa.data.records import LabelError, Scores, Utterance, read_entries
 
 SPLITS = ("train", "test")
 KALDI_FILES = ("wav.scp", "text", "utt2spk", "spk2age", "spk2gender")
@@ -68,16 +67,8 @@ class Speechocean762:
 
     @cached_property
     def labels(self) -> dict[str, Any]:
-        path = self.path / SCORES_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; is {self.path} a speechocean762 folder in the official layout?")
-        try:
-            labels = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON ({error})") from error
-        if not isinstance(labels, dict):
-            raise ValueError(f"{path}: expected an object keyed by utterance id")
-        return labels
+        hint = f"missing; is {self.path} a speechocean762 folder in the official layout?"
+        return read_entries(self.path / SCORES_FILE, missing=hint)
 
     def utterances(self, split: str) -> list[Utterance]:
         if not self.path.is_dir():
