@@ -37,8 +37,10 @@ system-packages: ## Install the Debian packages apa needs (espeak-ng) when run a
 		echo "warning: espeak-ng is missing; install it (sudo apt-get install espeak-ng) for the synthetic corpus"; \
 	fi
 
-demo: setup ## The main job on CPU (until the mini model lands: the tiny model with LoRA adapters)
-	$(BIN)/python train.py model=tiny logger=none
+demo: setup ## The main job on CPU: fine-tune, evaluate, print the table (offline W&B run)
+	WANDB_MODE=offline $(BIN)/python train.py model=tiny data=synthetic objective=fa prompt=sentence \
+		trainer.arguments.num_train_epochs=3 trainer.arguments.per_device_train_batch_size=8 \
+		trainer.arguments.gradient_accumulation_steps=1 trainer.arguments.learning_rate=1e-3
 
 test: setup ## Run the fast test suite (a few minutes on 2 CPU cores)
 	$(BIN)/pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no tests collected

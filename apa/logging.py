@@ -37,6 +37,7 @@ class WandbLogger:
     tags: list[str] = field(default_factory=list)
     mode: str | None = None
     run: Any = field(default=None, init=False, repr=False)
+    location: str | None = field(default=None, init=False)  # the run's page, or its offline folder
 
     def __post_init__(self) -> None:
         if self.mode is not None and self.mode not in MODES:
@@ -72,9 +73,11 @@ class WandbLogger:
         for mode in attempts:
             try:
                 self.run = wandb.init(mode=mode, **settings)
-                return
             except Exception as error:  # wandb raises many types; none may end the job
                 log.warning("W&B could not start in mode %s: %s", mode or "default", error)
+                continue
+            self.location = getattr(self.run, "url", None) or self._offline_folder()
+            return
         self.run = wandb.init(mode="disabled", **settings)
 
     @contextmanager
@@ -87,6 +90,10 @@ class WandbLogger:
             exit_code = 0
         finally:
             self.finish(exit_code)
+
+    def _offline_folder(self) -> str | None:
+        folder = getattr(self.run, "dir", None)
+        return f"{Path(folder).parent} (offline; upload with wandb sync)" if folder else None
 
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if self.run is not None:

@@ -77,3 +77,10 @@ def test_failed_job_marks_the_run_failed(fake_wandb, tmp_path):
 def test_bad_mode_is_rejected():
     with pytest.raises(ValueError, match=r"logger\.mode='onlin'"):
         WandbLogger(mode="onlin")
+
+
+def test_location_points_at_the_offline_run(tmp_path):
+    logger = WandbLogger(mode="offline")
+    with logger.session({}, tmp_path):
+        pass
+    assert logger.location.startswith(str(tmp_path / "wandb" / "offline-run-")) and "wandb sync" in logger.location

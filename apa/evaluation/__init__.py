@@ -2,7 +2,7 @@
 
 from apa.evaluation.decoding import DECODERS, GenerationDecoder, Prediction, RegressionDecoder, SlotDecoder
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
-from apa.evaluation.run import EvaluateJob, run, score, write_predictions
+from apa.evaluation.run import EvaluateJob, announce, run, score, write_predictions
 
 __all__ = [
     "DECODERS",
@@ -12,6 +12,7 @@ __all__ = [
     "RegressionDecoder",
     "Report",
     "SlotDecoder",
+    "announce",
     "evaluate",
     "paired_bootstrap",
     "run",

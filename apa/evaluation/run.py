@@ -72,8 +72,13 @@ def score(
     rows = [[item, f"{g}/{a}", p, r] for (g, a), pair in pairs.items()
             for item, p, r in zip(pair.item, pair.predicted, pair.reference, strict=True)]  # fmt: skip
     logger.log_table("eval/predictions", ["item", "aspect", "predicted", "reference"], rows)
-    log.info("evaluation of %d utterances written to %s\n%s", len(references), output_dir, markdown_table(report))
     return report
+
+
+def announce(report: Report, output_dir: Path, logger: WandbLogger) -> None:
+    """The table, and where the results are: the last thing a run prints."""
+    tracking = f"; W&B run: {logger.location}" if logger.location else ""
+    log.info("\n%s\nResults in %s%s", markdown_table(report), output_dir, tracking)
 
 
 def write_predictions(output_dir: Path, predictions: dict[str, Prediction], texts: dict[str, str]) -> None:
@@ -117,4 +122,5 @@ def run(job: EvaluateJob) -> dict[str, float | None]:
             )
         compare = read_scores(job.compare, complete=False)[0] if job.compare else None
         report = score(predictions, references, job.output_dir, tracker, job.resamples, job.seed, compare)
+    announce(report, job.output_dir, job.logger)
     return report.metrics

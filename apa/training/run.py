@@ -22,7 +22,7 @@ from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback, set_s
 
 from apa.data.corpus import Corpus
 from apa.data.features import FeatureCache
-from apa.evaluation import DECODERS, Report, score, write_predictions
+from apa.evaluation import DECODERS, Report, announce, score, write_predictions
 from apa.evaluation.decoding import Decoder
 from apa.logging import WandbLogger
 from apa.models import ModelSource, apply_lora, parameter_counts
@@ -138,7 +138,7 @@ def run(job: TrainJob) -> float | None:
         trainer.save_model(str(run_dir / ADAPTER_DIR))
         log.info("adapter fingerprint %s (process %d)", adapter_fingerprint(peft_model), args.process_index)
         tracker.summarize({"train/final_loss": result.training_loss})
-        outcome = result.training_loss
+        outcome, report = result.training_loss, None
         if processes.is_main_process:
             save_head_spec(peft_model, run_dir / ADAPTER_DIR)
             (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(job.config, sort_keys=False))
@@ -146,4 +146,6 @@ def run(job: TrainJob) -> float | None:
                 report = evaluate_test_split(job, peft_model, processor, run_dir, tracker)
                 outcome = report.metrics.get(job.optimized_metric)
         processes.wait_for_everyone()
+    if report is not None:
+        announce(report, run_dir, job.logger)
     return outcome
