@@ -91,12 +91,15 @@ def test_regression_decoder_predicts_on_the_scales(multi_setup, test_utterances)
 
 def test_generation_of_an_untrained_model_counts_as_missing(multi_setup, test_utterances):
     model, processor, prompt, table = multi_setup
-    decoded = GenerationDecoder(batch_size=2, max_new_tokens=6).predict(
-        model, processor, prompt, test_utterances, table
-    )
+    decoder = GenerationDecoder(batch_size=2, max_new_tokens=6)
+    decoded = decoder.predict(model, processor, prompt, test_utterances, table)
     assert all(p.answer is not None for p in decoded.values())
-    report = evaluate({u: p.scores for u, p in decoded.items()}, {u.id: u.scores for u in test_utterances}, resamples=0)
-    assert report.metrics == {}  # nothing parseable: no aspect is scored, nothing is invented
+    predictions = {u: p.scores for u, p in decoded.items()}
+    references = {u.id: u.scores for u in test_utterances}
+    assert evaluate(predictions, references, resamples=0).metrics == {}  # nothing parseable, nothing invented
+    asked = evaluate(predictions, references, resamples=0, aspects=prompt.asked)  # what the prompt asked for
+    assert len(asked.coverage) == 9 and all(c["rate"] == 0.0 for c in asked.coverage.values())
+    assert asked.metrics["sentence/total/pcc"] is None and asked.undefined["sentence/total/pcc"] == "no predictions"
 
 
 def test_chunks_are_averaged_value_by_value():

@@ -142,4 +142,4 @@ def test_report_json_has_no_nan_and_a_papers_table():
         == "| metric | Phone Acc | Word Acc | Word Str | Word Tot | Utt Acc | Utt Flu | Utt Pro | Utt Com | Utt Tot |"
     )
     assert "| PCC | - | 1.000" in table  # phones all 2.0: undefined, shown as -
-    assert "`sentence/completeness/pcc` is undefined: constant references (all 10)" in table
+    assert "- `sentence/completeness` pcc, scc undefined: constant references (all 10)" in table

@@ -95,6 +95,13 @@ def test_bad_combinations_fail_before_the_model_loads(compose, objective, prompt
         training.run(job)
 
 
+def test_a_prompt_without_slots_is_refused(compose):
+    from hydra.errors import InstantiationException
+
+    with pytest.raises(InstantiationException, match="asks for no scores"):
+        build_job(compose("train", overrides("regression", 1, "prompt=sentence", "~prompt.aspects.sentence")))
+
+
 def test_unknown_aspect_is_named(compose):
     from hydra.errors import InstantiationException
 

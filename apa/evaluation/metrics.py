@@ -87,10 +87,12 @@ def evaluate(
     references: Mapping[str, Scores],
     resamples: int = 1000,
     seed: int = 0,
+    aspects: set[tuple[str, str]] | None = None,
 ) -> Report:
-    """Pair, score, and bootstrap every aspect the predictions contain."""
+    """Pair, score, and bootstrap every aspect the predictions contain, or the given ``aspects``
+    (what a prompt asked for, so that unparsed answers show as zero coverage)."""
     report = Report()
-    pairs = pair_scores(predictions, references)
+    pairs = pair_scores(predictions, references, aspects)
     for (granularity, aspect), pair in pairs.items():
         key = f"{granularity}/{aspect}"
         predicted, reference, _ = pair.arrays()

@@ -39,13 +39,22 @@ def markdown_table(report: Report) -> str:
             interval = report.ci95.get(f"{g}/{a}/{metric}")
             cells.append(f"{cell} [{_number(interval[0], 2)}, {_number(interval[1], 2)}]" if interval else cell)
         lines.append(f"| {metric.upper()} | " + " | ".join(cells) + " |")
+    if any(g == "sentence" for g, _ in columns):  # Parikh et al.'s match rates
+        for rate in ("exact", "within1", "within2"):
+            cells = [_number(report.metrics.get(f"{g}/{a}/{rate}")) for g, a in columns]
+            lines.append(f"| {rate} | " + " | ".join(cells) + " |")
     lines.append("| n | " + " | ".join(str(report.metrics[f"{g}/{a}/n"]) for g, a in columns) + " |")
     coverage = [report.coverage[f"{g}/{a}"]["rate"] for g, a in columns]
     lines.append("| coverage | " + " | ".join(_number(c, 3) for c in coverage) + " |")
-    notes = [f"- `{name}` is undefined: {why}" for name, why in sorted(report.undefined.items())]
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for name, why in sorted(report.undefined.items()):
+        aspect, metric = name.rsplit("/", 1)
+        grouped.setdefault((aspect, why), []).append(metric)
+    notes = [f"- `{aspect}` {', '.join(metrics)} undefined: {why}" for (aspect, why), metrics in grouped.items()]
     return (
         "\n".join(lines)
-        + "\n\nPCC/SCC/RMSE with 95% bootstrap intervals over utterances; RMSE on the corpus's scales.\n"
+        + "\n\nPCC/SCC/RMSE with 95% bootstrap intervals over utterances; RMSE on the corpus's scales; "
+        "exact/within1/within2: share of sentence scores off by < 0.5, <= 1, <= 2.\n"
         + ("\n" + "\n".join(notes) + "\n" if notes else "")
     )
 

@@ -60,12 +60,14 @@ def score(
     resamples: int = 1000,
     seed: int = 0,
     compare: dict[str, Scores] | None = None,
+    aspects: set[tuple[str, str]] | None = None,
 ) -> Report:
-    """Metrics with confidence intervals, written to ``output_dir`` and sent to the tracker."""
-    report = evaluate(predictions, references, resamples, seed)
+    """Metrics with confidence intervals, written to ``output_dir`` and sent to the tracker;
+    ``aspects``: what was asked for (default: what the predictions contain)."""
+    report = evaluate(predictions, references, resamples, seed, aspects)
     extra = {"comparison": paired_bootstrap(predictions, compare, references, resamples, seed)} if compare else {}
     write_report(output_dir, report, extra)
-    pairs = pair_scores(predictions, references)
+    pairs = pair_scores(predictions, references, aspects)
     plots = save(figures(pairs), output_dir / "plots")
     logger.summarize({f"eval/{k}": v for k, v in report.metrics.items() if v is not None})
     logger.log_images({f"eval/{name}": path for name, path in plots.items()})
@@ -121,6 +123,7 @@ def run(job: EvaluateJob) -> dict[str, float | None]:
                 "nothing to evaluate: give predictions=FILE, checkpoint=RUN_DIR, or model=... prompt=... data=..."
             )
         compare = read_scores(job.compare, complete=False)[0] if job.compare else None
-        report = score(predictions, references, job.output_dir, tracker, job.resamples, job.seed, compare)
+        asked = job.prompt.asked if job.predictions is None else None
+        report = score(predictions, references, job.output_dir, tracker, job.resamples, job.seed, compare, asked)
     announce(report, job.output_dir, job.logger)
     return report.metrics

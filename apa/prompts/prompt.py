@@ -51,6 +51,11 @@ class Prompt:
         return tuple(self.aspects)
 
     @property
+    def asked(self) -> set[tuple[str, str]]:
+        """Every (granularity, aspect) the prompt asks for."""
+        return {(g, a) for g, aspects in self.aspects.items() for a in aspects}
+
+    @property
     def aspect_names(self) -> list[str]:
         """``granularity/aspect`` of everything the prompt scores, in a fixed order."""
         return [f"{g}/{a}" for g, aspects in self.aspects.items() for a in aspects]

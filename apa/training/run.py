@@ -99,7 +99,8 @@ def evaluate_test_split(job: TrainJob, model: PeftModel, processor: ProcessorMix
     predictions = decoder.predict(model, processor, job.prompt, utterances, features, job.objective.masks_slots)
     write_predictions(run_dir, predictions, {u.id: u.text for u in utterances})
     references = {u.id: u.scores for u in utterances}
-    return score({k: p.scores for k, p in predictions.items()}, references, run_dir, tracker, job.resamples, job.seed)
+    scores = {uid: p.scores for uid, p in predictions.items()}
+    return score(scores, references, run_dir, tracker, job.resamples, job.seed, aspects=job.prompt.asked)
 
 
 def run(job: TrainJob) -> float | None:
