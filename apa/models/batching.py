@@ -10,6 +10,7 @@ import torch
 
 from apa.data.features import ChunkFeatures
 from apa.data.scales import ZERO_TO_TEN
+from apa.models.audio_cache import TowerStates
 from apa.models.encoding import Encoded
 
 IGNORE = -100
@@ -31,7 +32,7 @@ class Collator:
     label_slots: bool = True
 
     def __call__(
-        self, rows: Sequence[Encoded], audio: Sequence[ChunkFeatures], audio_index: Sequence[int]
+        self, rows: Sequence[Encoded], audio: Sequence[ChunkFeatures | TowerStates], audio_index: Sequence[int]
     ) -> dict[str, torch.Tensor]:
         length = max(len(row) for row in rows)
         n_slots = max(len(row.slot_positions) for row in rows)
@@ -59,16 +60,11 @@ class Collator:
                 slot_aspects[r, s] = aspect_index[f"{slot.granularity}/{slot.aspect}"]
                 if not self.label_slots:
                     labels[r, offset + position] = IGNORE
-        frames = audio[0].features.shape[1]
-        feature_mask = torch.zeros((len(audio), frames), dtype=torch.long)
-        for a, chunk in enumerate(audio):
-            feature_mask[a, : chunk.mel_frames] = 1
         return {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "labels": labels,
-            "input_features": torch.from_numpy(np.stack([chunk.features for chunk in audio])),
-            "feature_attention_mask": feature_mask,
+            **audio_inputs(audio),
             "audio_index": torch.tensor(list(audio_index), dtype=torch.long),
             "slot_positions": slot_positions,
             "slot_valid": slot_valid,
@@ -76,3 +72,18 @@ class Collator:
             "slot_classes": slot_classes,
             "slot_aspects": slot_aspects,
         }
+
+
+def audio_inputs(audio: Sequence[ChunkFeatures | TowerStates]) -> dict[str, torch.Tensor]:
+    """Features and their mask, or cached tower outputs (padded) and their lengths."""
+    if isinstance(audio[0], TowerStates):
+        lengths = [len(a.states) for a in audio]
+        states = np.zeros((len(audio), max(lengths), audio[0].states.shape[1]), dtype=np.float32)
+        for a, item in enumerate(audio):
+            states[a, : lengths[a]] = item.states
+        return {"audio_states": torch.from_numpy(states), "audio_lengths": torch.tensor(lengths)}
+    feature_mask = torch.zeros((len(audio), audio[0].features.shape[1]), dtype=torch.long)
+    for a, chunk in enumerate(audio):
+        feature_mask[a, : chunk.mel_frames] = 1
+    features = torch.from_numpy(np.stack([chunk.features for chunk in audio]))
+    return {"input_features": features, "feature_attention_mask": feature_mask}

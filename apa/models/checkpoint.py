@@ -7,6 +7,7 @@ expensive part, so configs can be composed, validated and swept without touching
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -24,6 +25,8 @@ class LoadedModel(NamedTuple):
 @runtime_checkable
 class ModelSource(Protocol):
     """What every ``conf/model`` entry instantiates."""
+
+    modules_to_save: Sequence[str]  # parts that must train in full with the adapter (an untrained projector)
 
     def load(self) -> LoadedModel: ...
 
@@ -61,6 +64,7 @@ class Qwen2AudioCheckpoint:
     attn_implementation: str | None = None
     local_files_only: bool = False
     trust_remote_code: bool = False
+    modules_to_save: Sequence[str] = ()
 
     def load(self) -> LoadedModel:
         device = resolve_device(self.device)

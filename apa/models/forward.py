@@ -10,7 +10,10 @@ the caller applies the LM head where it needs logits. A test checks it against t
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from peft import PeftModel
 from torch import nn
 from transformers import Qwen2AudioForConditionalGeneration
@@ -22,21 +25,38 @@ def qwen2_audio(model: nn.Module) -> Qwen2AudioForConditionalGeneration:
     return model.get_base_model() if isinstance(model, PeftModel) else model
 
 
+FRAME_MARGIN = 8  # feature frames kept past the audio, so the convolutions at its end see what they see in 30 s
+
+
+def tower_states(tower: nn.Module, input_features: torch.Tensor, feature_attention_mask: torch.Tensor):
+    """The audio tower's output frames (batch, frames, d_model) and how many of each row are audio.
+
+    The stock tower always runs on 30 s (3,000 feature frames) and masks the padding; the frames
+    after the audio cannot change the outputs that are kept, so this runs the same layers on the
+    audio's frames (plus a small margin) only: same result, up to 10x less work for short clips.
+    """
+    input_features = input_features.to(tower.conv1.weight.device, tower.conv1.weight.dtype)
+    mel_lengths = feature_attention_mask.sum(-1)
+    feature_lengths, output_lengths = tower._get_feat_extract_output_lengths(mel_lengths)
+    keep = min(input_features.shape[-1], 4 * math.ceil((int(mel_lengths.max()) + FRAME_MARGIN) / 4))
+    hidden = F.gelu(tower.conv1(input_features[..., :keep]))
+    hidden = F.gelu(tower.conv2(hidden)).permute(0, 2, 1)
+    hidden = hidden + tower.embed_positions.weight[: hidden.shape[1]]
+    hidden = F.dropout(hidden, p=tower.dropout, training=tower.training)
+    valid = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < feature_lengths.to(hidden.device)[:, None]
+    mask = create_bidirectional_mask(config=tower.config, inputs_embeds=hidden, attention_mask=valid.long())
+    for layer in tower.layers:
+        hidden = layer(hidden, mask)
+    hidden = tower.avg_pooler(hidden.permute(0, 2, 1)).permute(0, 2, 1)
+    return tower.layer_norm(hidden), output_lengths.tolist()
+
+
 def encode_audio(model: nn.Module, input_features: torch.Tensor, feature_attention_mask: torch.Tensor):
     """Projected audio frames of each audio, as a list of (frames, hidden) tensors."""
     core = qwen2_audio(model).model
-    tower = core.audio_tower
-    input_features = input_features.to(tower.conv1.weight.device, tower.conv1.weight.dtype)
-    feature_lengths, output_lengths = tower._get_feat_extract_output_lengths(feature_attention_mask.sum(-1))
-    frames = (input_features.shape[-1] - 2) // 2 + 1
-    valid = torch.arange(frames, device=feature_lengths.device)[None, :] < feature_lengths[:, None]
-    mask = create_bidirectional_mask(
-        config=tower.config,
-        inputs_embeds=torch.zeros(len(input_features), frames, 1, dtype=input_features.dtype, device=valid.device),
-        attention_mask=valid.long(),
-    )
-    projected = core.multi_modal_projector(tower(input_features, attention_mask=mask).last_hidden_state)
-    return [row[:length] for row, length in zip(projected, output_lengths.tolist(), strict=True)]
+    states, lengths = tower_states(core.audio_tower, input_features, feature_attention_mask)
+    projected = core.multi_modal_projector(states)
+    return [row[:length] for row, length in zip(projected, lengths, strict=True)]
 
 
 def embed(model: nn.Module, input_ids: torch.Tensor, audio: list[torch.Tensor], audio_index: torch.Tensor):
@@ -51,10 +71,21 @@ def embed(model: nn.Module, input_ids: torch.Tensor, audio: list[torch.Tensor], 
     return embeddings.masked_scatter(is_audio[..., None], frames)
 
 
+def audio_embeddings(model: nn.Module, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """Each audio's projected frames: from its features, or from cached tower outputs
+    (``audio_states`` and ``audio_lengths``), which only the projector still has to map."""
+    if "audio_states" not in batch:
+        return encode_audio(model, batch["input_features"], batch["feature_attention_mask"])
+    projector = qwen2_audio(model).model.multi_modal_projector
+    projected = projector(batch["audio_states"].to(projector.linear.weight.dtype))
+    return [row[:length] for row, length in zip(projected, batch["audio_lengths"].tolist(), strict=True)]
+
+
 def hidden_states(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Last hidden states (rows, length, hidden) of ``batch``: ``input_ids``, ``attention_mask``,
-    ``input_features`` and ``feature_attention_mask`` (one per audio), ``audio_index`` (row -> audio)."""
-    audio = encode_audio(model, batch["input_features"], batch["feature_attention_mask"])
+    ``input_features`` and ``feature_attention_mask`` (or ``audio_states`` and ``audio_lengths``), one
+    per audio, and ``audio_index`` (row -> audio)."""
+    audio = audio_embeddings(model, batch)
     embeddings = embed(model, batch["input_ids"], audio, batch["audio_index"])
     language_model = qwen2_audio(model).model.language_model
     return language_model(inputs_embeds=embeddings, attention_mask=batch["attention_mask"]).last_hidden_state

@@ -3,20 +3,15 @@
 It has Qwen2-Audio-7B-Instruct's structure (Whisper-style audio tower on 128 mel bins, projector,
 Qwen2 decoder with an untied LM head and the 156,032-entry vocabulary), its real tokenizer, chat
 template and processor, but two layers per tower and a narrow width. It learns nothing about
-speech; it exercises every code path the 7B model takes. The weights follow from the seed, are
-saved once with ``save_pretrained`` (safetensors) into a folder named by the architecture's
-fingerprint and reloaded offline with ``from_pretrained``, exactly like a downloaded checkpoint.
+speech; it exercises every code path the 7B model takes. The weights follow from the seed
+(:mod:`apa.models.offline` builds and caches it).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
+from typing import ClassVar
 
-import torch
 from transformers import (
     Qwen2AudioConfig,
     Qwen2AudioForConditionalGeneration,
@@ -24,14 +19,8 @@ from transformers import (
     WhisperFeatureExtractor,
 )
 
-from apa.atomic import build_folder
-from apa.models.checkpoint import LoadedModel, Qwen2AudioCheckpoint
+from apa.models.offline import OfflineQwen2Audio
 from apa.models.tokenizer import qwen2_audio_tokenizer
-
-log = logging.getLogger(__name__)
-
-# Bump when the builder changes what it writes, so stale cached folders are not reused.
-BUILDER_VERSION = 1
 
 QWEN2_AUDIO_VOCAB_SIZE = 156032
 AUDIO_TOKEN_ID = 151646
@@ -40,31 +29,18 @@ NUM_MEL_BINS = 128
 
 
 @dataclass(frozen=True)
-class TinyQwen2Audio:
+class TinyQwen2Audio(OfflineQwen2Audio):
     """Builds (once) and loads the tiny model; ``conf/model/tiny.yaml`` instantiates it."""
 
-    cache_dir: str
-    seed: int = 0
     audio_layers: int = 2
     audio_hidden_size: int = 64
     text_layers: int = 2
     text_hidden_size: int = 64
     attention_heads: int = 4
     key_value_heads: int = 2
-    dtype: str = "float32"
-    device: str = "cpu"
 
-    def architecture(self) -> dict:
-        """Everything that determines the saved weights (not where or how they are loaded)."""
-        fields = asdict(self)
-        for runtime_only in ("cache_dir", "dtype", "device"):
-            fields.pop(runtime_only)
-        return {"builder_version": BUILDER_VERSION, **fields}
-
-    @property
-    def path(self) -> Path:
-        digest = hashlib.sha256(json.dumps(self.architecture(), sort_keys=True).encode()).hexdigest()[:12]
-        return Path(self.cache_dir).expanduser() / f"tiny-qwen2-audio-{digest}"
+    name: ClassVar[str] = "tiny-qwen2-audio"
+    builder_version: ClassVar[int] = 2
 
     def config(self) -> Qwen2AudioConfig:
         audio = dict(
@@ -93,29 +69,10 @@ class TinyQwen2Audio:
         )
         return Qwen2AudioConfig(audio_config=audio, text_config=text, audio_token_index=AUDIO_TOKEN_ID)
 
-    def build(self) -> Path:
-        """Write the model and processor to :attr:`path` unless a complete copy is already there."""
-        if self.path.is_dir():
-            return self.path
-        log.info("building the tiny Qwen2-Audio (seed %d) in %s", self.seed, self.path)
-        with build_folder(self.path) as staging:
-            self._write(staging)
-        return self.path
-
-    def _write(self, folder: Path) -> None:
-        torch.manual_seed(self.seed)
+    def assemble(self) -> tuple[Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor]:
         model = Qwen2AudioForConditionalGeneration(self.config())
         model.generation_config.eos_token_id = [ENDOFTEXT_ID, IM_END_ID]
         model.generation_config.pad_token_id = ENDOFTEXT_ID
-        model.save_pretrained(folder)
         tokenizer = qwen2_audio_tokenizer()
         features = WhisperFeatureExtractor(feature_size=NUM_MEL_BINS, sampling_rate=16000, return_attention_mask=True)
-        processor = Qwen2AudioProcessor(features, tokenizer, chat_template=tokenizer.chat_template)
-        processor.save_pretrained(folder)
-        (folder / "apa_tiny.json").write_text(json.dumps(self.architecture(), indent=2))
-
-    def load(self) -> LoadedModel:
-        checkpoint = Qwen2AudioCheckpoint(
-            str(self.build()), dtype=self.dtype, device=self.device, local_files_only=True
-        )
-        return checkpoint.load()
+        return model, Qwen2AudioProcessor(features, tokenizer, chat_template=tokenizer.chat_template)

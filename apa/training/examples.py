@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 
 from apa.data.features import ChunkFeatures, FeatureTable
 from apa.data.records import Utterance
+from apa.models.audio_cache import TowerStates, TowerTable
 from apa.models.batching import Collator
 from apa.models.encoding import Encoded, PromptEncoder
 from apa.prompts.negatives import negative_rng, perturb
@@ -39,18 +40,19 @@ def build_examples(
 
 
 class ExampleSet(Dataset):
-    """Examples with their features; ``lengths`` lets the sampler group similar lengths."""
+    """Examples with their audio (features, or cached tower outputs); ``lengths`` lets the sampler
+    group similar lengths."""
 
-    def __init__(self, examples: list[Example], features: FeatureTable):
+    def __init__(self, examples: list[Example], audio: FeatureTable | TowerTable):
         self.examples = examples
-        self.features = features
+        self.audio = audio
 
     def __len__(self) -> int:
         return len(self.examples)
 
-    def __getitem__(self, index: int) -> tuple[Example, ChunkFeatures]:
+    def __getitem__(self, index: int) -> tuple[Example, ChunkFeatures | TowerStates]:
         example = self.examples[index]
-        return example, self.features.chunk(example.utterance_id, example.chunk)
+        return example, self.audio.chunk(example.utterance_id, example.chunk)
 
     @property
     def lengths(self) -> list[int]:
@@ -63,7 +65,7 @@ class TrainingCollator:
 
     collate: Collator
 
-    def __call__(self, items: list[tuple[Example, ChunkFeatures]]):
+    def __call__(self, items: list[tuple[Example, ChunkFeatures | TowerStates]]):
         examples = [example for example, _ in items]
         rows = [e.chosen for e in examples] + [e.rejected for e in examples if e.rejected is not None]
         audio_index = [i % len(examples) for i in range(len(rows))]

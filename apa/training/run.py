@@ -26,6 +26,7 @@ from apa.evaluation import DECODERS, Report, announce, score, write_predictions
 from apa.evaluation.decoding import Decoder
 from apa.logging import WandbLogger
 from apa.models import ModelSource, apply_lora, parameter_counts
+from apa.models.audio_cache import TowerCache
 from apa.models.batching import Collator
 from apa.models.encoding import PromptEncoder
 from apa.models.heads import save_head_spec
@@ -55,6 +56,7 @@ class TrainJob:
     cache_dir: Path
     seed: int = 42
     limit: int | None = None  # use the first N utterances of each split (smoke runs)
+    cache_audio_tower: bool = True  # compute the frozen tower's outputs once, reuse them every epoch and run
     test_split: str | None = "test"  # decoded and scored after training (None: skip)
     decoder: Decoder | None = None  # None: the objective's own decoding
     resamples: int = 1000
@@ -83,13 +85,14 @@ def adapter_fingerprint(model: PeftModel) -> str:
     return digest.hexdigest()[:16]
 
 
-def training_set(job: TrainJob, processor: ProcessorMixin) -> ExampleSet:
+def training_set(job: TrainJob, model: PeftModel, processor: ProcessorMixin) -> ExampleSet:
     utterances = job.data.utterances("train")[: job.limit]
     features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
     encoder = PromptEncoder(processor.tokenizer, job.prompt, mask_slots=job.objective.masks_slots)
     examples = build_examples(utterances, features, encoder, pairs=job.objective.needs_pairs, seed=job.seed)
     log.info("%d training examples from %d utterances", len(examples), len(utterances))
-    return ExampleSet(examples, features)
+    audio = TowerCache(str(job.cache_dir / "tower")).load(model, features) if job.cache_audio_tower else features
+    return ExampleSet(examples, audio)
 
 
 def evaluate_test_split(job: TrainJob, model: PeftModel, processor: ProcessorMixin, run_dir: Path, tracker) -> Report:
@@ -115,14 +118,14 @@ def run(job: TrainJob) -> float | None:
         with processes.main_process_first():  # one process downloads or builds the model, then the others load it
             model, processor = job.model.load()
         score_ids = add_score_tokens(model, processor.tokenizer, job.prompt.vocabulary)
-        extra_modules = job.objective.setup(model, processor.tokenizer, job.prompt)  # e.g. a regression head
+        extra_modules = [*job.model.modules_to_save, *job.objective.setup(model, processor.tokenizer, job.prompt)]
         peft_model = apply_lora(model, adapter_config(job.lora, model, score_ids, extra_modules))
         tracker.summarize(parameter_counts(peft_model))
         args = job.trainer.training_arguments(
             str(run_dir / CHECKPOINT_DIR), job.seed, job.logger.report_to, bf16=model.dtype == torch.bfloat16
         )
         with processes.main_process_first():  # rank 0 builds the caches, the others then read them
-            dataset = training_set(job, processor)
+            dataset = training_set(job, peft_model, processor)
         collate = Collator(
             processor.tokenizer.pad_token_id, job.prompt.aspect_names, label_slots=not job.objective.masks_slots
         )
