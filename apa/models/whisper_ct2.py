@@ -88,6 +88,16 @@ def _split(state: dict, target: str, names: tuple[str, ...], arrays: dict, sourc
             state[f"{target}.{name}.bias"] = _tensor(bias)
 
 
+def _layer(state: dict, target: str, arrays: dict, source: str) -> None:
+    """Self-attention and feed-forward blocks, which encoder and decoder layers share."""
+    _split(state, f"{target}.self_attn", ("q_proj", "k_proj", "v_proj"), arrays, f"{source}/self_attention/linear_0")
+    _linear(state, f"{target}.self_attn.out_proj", arrays, f"{source}/self_attention/linear_1")
+    _layer_norm(state, f"{target}.self_attn_layer_norm", arrays, f"{source}/self_attention/layer_norm")
+    _linear(state, f"{target}.fc1", arrays, f"{source}/ffn/linear_0")
+    _linear(state, f"{target}.fc2", arrays, f"{source}/ffn/linear_1")
+    _layer_norm(state, f"{target}.final_layer_norm", arrays, f"{source}/ffn/layer_norm")
+
+
 def encoder_state(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     """The encoder in Hugging Face Whisper names (those of ``Qwen2AudioEncoder`` too)."""
     state: dict[str, torch.Tensor] = {}
