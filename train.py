@@ -9,10 +9,22 @@ Every option is a Hydra override; ``python train.py --help`` lists the config gr
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from apa import training
+
+
+def tracker(cfg: DictConfig):
+    """The W&B logger; without a group set, a multirun's jobs share one named after its folder."""
+    logger = instantiate(cfg.logger)
+    if logger.group is None:
+        hydra = HydraConfig.get()
+        multirun = hydra.mode == RunMode.MULTIRUN
+        logger.group = f"{cfg.task_name}-{Path(hydra.sweep.dir).name}" if multirun else cfg.task_name
+    return logger
 
 
 def build_job(cfg: DictConfig) -> training.TrainJob:
@@ -24,7 +36,7 @@ def build_job(cfg: DictConfig) -> training.TrainJob:
         objective=instantiate(cfg.objective),
         lora=instantiate(cfg.lora),
         trainer=instantiate(cfg.trainer),
-        logger=instantiate(cfg.logger),
+        logger=tracker(cfg),
         output_dir=Path(cfg.paths.output_dir),
         cache_dir=Path(cfg.paths.cache_dir).expanduser(),
         seed=cfg.seed,

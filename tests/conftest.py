@@ -102,6 +102,36 @@ def multi_setup(tiny, test_utterances, tmp_path):
 
 
 @pytest.fixture
+def scored_runs(test_utterances, speechocean762, tmp_path):
+    """Two run folders as train.py leaves them (metrics, predictions, references, config), for the
+    first 40 test utterances: a close system and a noisy one."""
+    import numpy as np
+    import yaml
+
+    from apa.data import Speechocean762
+    from apa.data.records import Scores
+    from apa.evaluation.metrics import evaluate
+    from apa.evaluation.report import predictions_json, write_json, write_report
+
+    utterances = Speechocean762(str(speechocean762)).utterances("test")[:40]
+    references = {u.id: u.scores for u in utterances}
+    folders = []
+    for name, noise in (("close", 0.5), ("noisy", 2.5)):
+        rng = np.random.default_rng(len(name))
+        predictions = {uid: Scores(**{a: float(np.clip(s.aspect(a) + rng.normal(0, noise), 0, 10))
+                                      for a in ("accuracy", "fluency", "prosodic", "total")})
+                       for uid, s in references.items()}  # fmt: skip
+        folder = tmp_path / "runs" / name
+        write_report(folder, evaluate(predictions, references, resamples=100))
+        write_json(folder / "predictions.json", predictions_json(predictions))
+        write_json(folder / "references.json", predictions_json(references))
+        config = {"objective": {"_target_": "apa.objectives.FairAverage"}, "prompt": {"name": "sentence"}}
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
+        folders.append(folder)
+    return folders
+
+
+@pytest.fixture
 def compose(tmp_path: Path) -> Iterator[Callable]:
     """Compose ``conf/<name>.yaml`` with overrides, as ``python <name>.py`` would, with its run
     folder in ``tmp_path``; returns the job's config (Hydra's own node left out)."""

@@ -34,7 +34,8 @@ def load_prompt(name: str, **overrides):
 def launch(script: str, *overrides: str, outputs: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Run an entry point as a user would (``prefix`` such as torchrun's), runs under ``outputs``."""
     env = {**os.environ, "APA_OUTPUTS": str(outputs)}
-    command = [*(prefix or (sys.executable,)), str(PROJECT_ROOT / script), *overrides]
+    target = [script] if script == "-m" else [str(PROJECT_ROOT / script)]
+    command = [*(prefix or (sys.executable,)), *target, *overrides]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, cwd=outputs.parent)
 
 

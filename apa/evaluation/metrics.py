@@ -110,6 +110,17 @@ def evaluate(
     return report
 
 
+def low_score_agreement(pair: Pairs, threshold: float = 6) -> dict[str, float | int | None]:
+    """Parikh et al. (section 3.2): of the items whose reference is at most ``threshold``, the
+    share predicted at most ``threshold`` too (models that always answer high score 0)."""
+    predicted, reference, _ = pair.arrays()
+    low = reference <= threshold
+    return {
+        "low_references": int(low.sum()),
+        "also_low": float(np.mean(predicted[low] <= threshold)) if low.any() else None,
+    }
+
+
 def resampled_counts(n_utterances: int, resamples: int, seed: int) -> np.ndarray:
     """How often each utterance is drawn in each bootstrap resample: (resamples, n_utterances)."""
     rng = np.random.default_rng(seed)

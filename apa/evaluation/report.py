@@ -21,7 +21,7 @@ HEADINGS = {"phone": "Phone", "word": "Word", "sentence": "Utt"}
 SHORT = {"accuracy": "Acc", "stress": "Str", "total": "Tot", "fluency": "Flu", "prosodic": "Pro", "completeness": "Com"}
 
 
-def _number(value: float | None, digits: int = 3) -> str:
+def number(value: float | None, digits: int = 3) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
@@ -35,17 +35,17 @@ def markdown_table(report: Report) -> str:
     for metric in ("pcc", "scc", "rmse"):
         cells = []
         for g, a in columns:
-            cell = _number(report.metrics.get(f"{g}/{a}/{metric}"))
+            cell = number(report.metrics.get(f"{g}/{a}/{metric}"))
             interval = report.ci95.get(f"{g}/{a}/{metric}")
-            cells.append(f"{cell} [{_number(interval[0], 2)}, {_number(interval[1], 2)}]" if interval else cell)
+            cells.append(f"{cell} [{number(interval[0], 2)}, {number(interval[1], 2)}]" if interval else cell)
         lines.append(f"| {metric.upper()} | " + " | ".join(cells) + " |")
     if any(g == "sentence" for g, _ in columns):  # Parikh et al.'s match rates
         for rate in ("exact", "within1", "within2"):
-            cells = [_number(report.metrics.get(f"{g}/{a}/{rate}")) for g, a in columns]
+            cells = [number(report.metrics.get(f"{g}/{a}/{rate}")) for g, a in columns]
             lines.append(f"| {rate} | " + " | ".join(cells) + " |")
     lines.append("| n | " + " | ".join(str(report.metrics[f"{g}/{a}/n"]) for g, a in columns) + " |")
     coverage = [report.coverage[f"{g}/{a}"]["rate"] for g, a in columns]
-    lines.append("| coverage | " + " | ".join(_number(c, 3) for c in coverage) + " |")
+    lines.append("| coverage | " + " | ".join(number(c, 3) for c in coverage) + " |")
     grouped: dict[tuple[str, str], list[str]] = {}
     for name, why in sorted(report.undefined.items()):
         aspect, metric = name.rsplit("/", 1)

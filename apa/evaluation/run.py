@@ -37,7 +37,7 @@ class EvaluateJob:
     logger: WandbLogger
     cache_dir: Path
     data: Corpus | None = None
-    split: str = "test"
+    split: str | list[str] = "test"  # several: their utterances together (Parikh et al. used all 5,000)
     limit: int | None = None
     references: Path | None = None  # a scores.json-schema file instead of data's labels
     predictions: Path | None = None
@@ -83,28 +83,32 @@ def announce(report: Report, output_dir: Path, logger: WandbLogger) -> None:
     log.info("\n%s\nResults in %s%s", markdown_table(report), output_dir, tracking)
 
 
-def write_predictions(output_dir: Path, predictions: dict[str, Prediction], texts: dict[str, str]) -> None:
+def write_predictions(output_dir: Path, predictions: dict[str, Prediction], utterances: list[Utterance]) -> None:
+    """predictions.json, the references they are scored against (references.json, so that runs can
+    be compared from their folders alone) and the raw answers of free generation (answers.json)."""
     output_dir.mkdir(parents=True, exist_ok=True)
+    texts = {u.id: u.text for u in utterances}
     write_json(output_dir / "predictions.json", predictions_json({u: p.scores for u, p in predictions.items()}, texts))
+    write_json(output_dir / "references.json", predictions_json({u.id: u.scores for u in utterances}, texts))
     answers = {uid: p.answer for uid, p in predictions.items() if p.answer is not None}
     if answers:
         write_json(output_dir / "answers.json", answers)
 
 
-def _references(job: EvaluateJob) -> tuple[dict[str, Scores], dict[str, str], list[Utterance]]:
+def _references(job: EvaluateJob) -> tuple[dict[str, Scores], list[Utterance]]:
     if job.references is not None:
-        scores, texts = read_scores(job.references)
-        return scores, texts, []
+        return read_scores(job.references)[0], []
     if job.data is None:
         raise ValueError("nothing to compare with: give references=FILE or data=<corpus> (and split=...)")
-    utterances = job.data.utterances(job.split)[: job.limit]
-    return {u.id: u.scores for u in utterances}, {u.id: u.text for u in utterances}, utterances
+    splits = [job.split] if isinstance(job.split, str) else list(job.split)
+    utterances = [u for split in splits for u in job.data.utterances(split)][: job.limit]
+    return {u.id: u.scores for u in utterances}, utterances
 
 
 def run(job: EvaluateJob) -> dict[str, float | None]:
     set_seed(job.seed)
     with job.logger.session(job.config, job.output_dir) as tracker:
-        references, texts, utterances = _references(job)
+        references, utterances = _references(job)
         if job.predictions is not None:
             predictions, _ = read_scores(job.predictions, complete=False)
         elif job.model is not None and job.prompt is not None:
@@ -116,7 +120,7 @@ def run(job: EvaluateJob) -> dict[str, float | None]:
             features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
             decoder = job.decoder or DECODERS["generate"]()
             decoded = decoder.predict(model, processor, job.prompt, utterances, features, job.masked_slots)
-            write_predictions(job.output_dir, decoded, texts)
+            write_predictions(job.output_dir, decoded, utterances)
             predictions = {uid: p.scores for uid, p in decoded.items()}
         else:
             raise ValueError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ def evaluate_test_split(job: TrainJob, model: PeftModel, processor: ProcessorMix
     features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
     decoder = job.decoder or DECODERS[job.objective.decoding]()
     predictions = decoder.predict(model, processor, job.prompt, utterances, features, job.objective.masks_slots)
-    write_predictions(run_dir, predictions, {u.id: u.text for u in utterances})
+    write_predictions(run_dir, predictions, utterances)
     references = {u.id: u.scores for u in utterances}
     scores = {uid: p.scores for uid, p in predictions.items()}
     return score(scores, references, run_dir, tracker, job.resamples, job.seed, aspects=job.prompt.asked)
@@ -149,6 +150,10 @@ def run(job: TrainJob) -> float | None:
             if job.test_split:
                 report = evaluate_test_split(job, peft_model, processor, run_dir, tracker)
                 outcome = report.metrics.get(job.optimized_metric)
+                if outcome is None:  # a sweeper needs a number: NaN marks the trial as failed
+                    why = report.undefined.get(job.optimized_metric, "not computed")
+                    log.warning("%s is undefined (%s); returning NaN", job.optimized_metric, why)
+                    outcome = math.nan
         processes.wait_for_everyone()
     if report is not None:
         announce(report, run_dir, job.logger)

@@ -1,0 +1,100 @@
+"""Compare runs from their folders alone (no W&B needed): one table of metrics with their 95%
+intervals, and the paired-bootstrap difference of every run against the first.
+
+    python -m apa.compare outputs/train/runs/A outputs/train/runs/B [--metric scc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from apa.data.records import Scores, read_scores
+from apa.evaluation.metrics import paired_bootstrap
+from apa.evaluation.report import COLUMNS, HEADINGS, SHORT, number
+
+
+@dataclass
+class Run:
+    folder: Path
+    name: str
+    metrics: dict
+    predictions: dict[str, Scores]
+    references: dict[str, Scores]
+
+
+def load_run(folder: Path) -> Run:
+    """A run folder with metrics.json, predictions.json and references.json (what train.py and
+    evaluate.py write)."""
+    for required in ("metrics.json", "predictions.json", "references.json"):
+        if not (folder / required).is_file():
+            raise FileNotFoundError(f"{folder}: no {required}; is this a finished train.py or evaluate.py run?")
+    return Run(
+        folder=folder,
+        name=run_name(folder),
+        metrics=json.loads((folder / "metrics.json").read_text()),
+        predictions=read_scores(folder / "predictions.json", complete=False)[0],
+        references=read_scores(folder / "references.json")[0],
+    )
+
+
+def run_name(folder: Path) -> str:
+    """``objective/prompt`` from the run's resolved config, with the folder's name."""
+    config_file = folder / "config.yaml"
+    if not config_file.is_file():
+        return folder.name
+    config = yaml.safe_load(config_file.read_text())
+    parts = [config.get(key, {}).get("_target_", "").rsplit(".", 1)[-1] for key in ("objective",)]
+    parts.append(config.get("prompt", {}).get("name", ""))
+    return f"{' '.join(p for p in parts if p)} ({folder.name})"
+
+
+def _columns(runs: list[Run], metric: str) -> list[tuple[str, str]]:
+    return [(g, a) for g, a in COLUMNS if any(f"{g}/{a}/{metric}" in r.metrics["metrics"] for r in runs)]
+
+
+def comparison_table(runs: list[Run], metric: str = "pcc", resamples: int = 1000, seed: int = 0) -> str:
+    if len({frozenset(r.references.items()) for r in runs}) > 1:
+        raise ValueError("the runs were scored against different references; compare runs on the same test set")
+    columns = _columns(runs, metric)
+    header = "| run | " + " | ".join(f"{HEADINGS[g]} {SHORT[a]}" for g, a in columns) + " |"
+    lines = [f"{metric.upper()} with 95% bootstrap intervals", "", header, "|---" * (len(columns) + 1) + "|"]
+    for run in runs:
+        cells = []
+        for g, a in columns:
+            value = run.metrics["metrics"].get(f"{g}/{a}/{metric}")
+            interval = run.metrics.get("ci95", {}).get(f"{g}/{a}/{metric}")
+            cells.append(number(value) + (f" [{number(interval[0], 2)}, {number(interval[1], 2)}]" if interval else ""))
+        lines.append(f"| {run.name} | " + " | ".join(cells) + " |")
+    if len(runs) > 1:
+        base = runs[0]
+        lines += ["", f"Difference from {base.name} (paired bootstrap over utterances; p two-sided)", "", header,
+                  "|---" * (len(columns) + 1) + "|"]  # fmt: skip
+        for run in runs[1:]:
+            result = paired_bootstrap(run.predictions, base.predictions, base.references, resamples, seed)
+            cells = []
+            for g, a in columns:
+                entry = result.get(f"{g}/{a}/{metric}")
+                cells.append("-" if entry is None else f"{entry['difference']:+.3f} (p={number(entry['p_value'], 3)})")
+            lines.append(f"| {run.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m apa.compare", description="Compare apa runs: metrics with CIs and paired-bootstrap differences."
+    )
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders; the first is the baseline")
+    parser.add_argument("--metric", default="pcc", choices=["pcc", "scc", "rmse"])
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, help="also write the Markdown here")
+    args = parser.parse_args(argv)
+    table = comparison_table([load_run(folder) for folder in args.runs], args.metric, args.resamples, args.seed)
+    print(table)
+    if args.output:
+        args.output.write_text(table, encoding="utf-8")
