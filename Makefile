@@ -10,7 +10,7 @@ TORCH_CPU := torch==2.13.0
 CONSTRAINTS := requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-packages demo test test-slow lint format lock clean clean-all
+.PHONY: help setup system-packages demo bench bench-quick test test-slow lint format lock clean clean-all
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,12 @@ system-packages: ## Install the Debian packages apa needs (espeak-ng) when run a
 
 demo: setup ## The main job on CPU: fine-tune the mini model, evaluate, print the table (offline W&B)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python train.py experiment=demo
+
+bench: setup ## Speed benchmarks, full (tiny and mini models): table, bench/results.json, BENCHMARKS.md
+	$(BIN)/python -m bench.run
+
+bench-quick: setup ## Speed benchmarks, CI-sized (tiny model)
+	$(BIN)/python -m bench.run --quick
 
 test: setup ## Run the fast test suite (a few minutes on 2 CPU cores)
 	$(BIN)/pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no tests collected

@@ -118,9 +118,15 @@ def scored_runs(test_utterances, speechocean762, tmp_path):
     folders = []
     for name, noise in (("close", 0.5), ("noisy", 2.5)):
         rng = np.random.default_rng(len(name))
-        predictions = {uid: Scores(**{a: float(np.clip(s.aspect(a) + rng.normal(0, noise), 0, 10))
-                                      for a in ("accuracy", "fluency", "prosodic", "total")})
-                       for uid, s in references.items()}  # fmt: skip
+        predictions = {
+            uid: Scores(
+                **{
+                    a: float(np.clip(s.aspect(a) + rng.normal(0, noise), 0, 10))
+                    for a in ("accuracy", "fluency", "prosodic", "total")
+                }
+            )
+            for uid, s in references.items()
+        }
         folder = tmp_path / "runs" / name
         write_report(folder, evaluate(predictions, references, resamples=100))
         write_json(folder / "predictions.json", predictions_json(predictions))

@@ -30,8 +30,15 @@ def test_runs_on_different_test_sets_are_refused(scored_runs):
 
 def test_command_line(scored_runs, tmp_path):
     output = tmp_path / "table.md"
-    result = launch("-m", "apa.compare", *map(str, scored_runs), "--resamples", "50", f"--output={output}",
-                    outputs=tmp_path / "outputs")  # fmt: skip
+    result = launch(
+        "-m",
+        "apa.compare",
+        *map(str, scored_runs),
+        "--resamples",
+        "50",
+        f"--output={output}",
+        outputs=tmp_path / "outputs",
+    )
     assert result.returncode == 0, result.stderr
     assert (
         "PCC with 95% bootstrap intervals" in result.stdout and output.read_text() == result.stdout.rstrip("\n") + "\n"

@@ -20,8 +20,10 @@ def forced_generation(model, processor, prompt, utterance, chunk):
     prompt_ids = template.input_ids[: template.target_start]
     answer = template.input_ids[template.target_start :]
     class_ids = score_token_ids(tokenizer, prompt.vocabulary)
-    slot_steps = {p - template.target_start: slot for p, slot in zip(template.slot_positions, template.rendered.slots,
-                                                                         strict=True)}  # fmt: skip
+    slot_steps = {
+        p - template.target_start: slot
+        for p, slot in zip(template.slot_positions, template.rendered.slots, strict=True)
+    }
 
     def allowed(_, generated):
         step = len(generated) - len(prompt_ids)

@@ -51,8 +51,15 @@ def test_evaluate_labels_against_themselves(speechocean762, tmp_path):
     references = tmp_path / "test.json"
     references.write_text(json.dumps({uid: labels[uid] for uid in test_ids}))
     output = tmp_path / "D"
-    result = launch("evaluate.py", f"predictions={references}", f"references={references}", f"output_dir={output}",
-                    "logger=none", "bootstrap_resamples=50", outputs=tmp_path / "outputs")  # fmt: skip
+    result = launch(
+        "evaluate.py",
+        f"predictions={references}",
+        f"references={references}",
+        f"output_dir={output}",
+        "logger=none",
+        "bootstrap_resamples=50",
+        outputs=tmp_path / "outputs",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((output / "metrics.json").read_text())
     correlations = {k: v for k, v in report["metrics"].items() if k.endswith(("/pcc", "/scc"))}

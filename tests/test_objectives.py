@@ -155,5 +155,6 @@ def test_regression_setup_attaches_a_head_per_aspect():
     model.add_module = lambda name, module: setattr(model, name, module)
     modules = Regression().setup(model, None, load_prompt("sentence"))
     assert modules == ["score_head"]
-    assert model.score_head.aspects == [f"sentence/{a}" for a in ("accuracy", "fluency", "prosodic", "completeness",
-                                                                   "total")]  # fmt: skip
+    assert model.score_head.aspects == [
+        f"sentence/{a}" for a in ("accuracy", "fluency", "prosodic", "completeness", "total")
+    ]

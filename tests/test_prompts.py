@@ -24,8 +24,18 @@ def real_utterances(speechocean762) -> list[Utterance]:
 
 
 def test_the_expected_prompts_exist(prompts):
-    expected = {"sentence", "word", "phone", "multi", "zeroshot", "sentence_accuracy", "sentence_fluency",
-                "sentence_prosodic", "sentence_total", "word_accuracy"}  # fmt: skip
+    expected = {
+        "sentence",
+        "word",
+        "phone",
+        "multi",
+        "zeroshot",
+        "sentence_accuracy",
+        "sentence_fluency",
+        "sentence_prosodic",
+        "sentence_total",
+        "word_accuracy",
+    }
     assert expected <= set(prompts)
     assert prompts["multi"].aspects == {g: ASPECTS[g] for g in ("sentence", "word", "phone")}
     assert isinstance(prompts["zeroshot"].format, JsonFormat) and prompts["zeroshot"].score_tokens == "digits"

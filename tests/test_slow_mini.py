@@ -27,9 +27,19 @@ def mini(apa_cache):
 
 
 def whisper_base() -> WhisperForConditionalGeneration:
-    config = WhisperConfig(vocab_size=51865, num_mel_bins=80, d_model=512, encoder_layers=6, decoder_layers=6,
-                           encoder_attention_heads=8, decoder_attention_heads=8, encoder_ffn_dim=2048,
-                           decoder_ffn_dim=2048, max_source_positions=1500, max_target_positions=448)  # fmt: skip
+    config = WhisperConfig(
+        vocab_size=51865,
+        num_mel_bins=80,
+        d_model=512,
+        encoder_layers=6,
+        decoder_layers=6,
+        encoder_attention_heads=8,
+        decoder_attention_heads=8,
+        encoder_ffn_dim=2048,
+        decoder_ffn_dim=2048,
+        max_source_positions=1500,
+        max_target_positions=448,
+    )
     model = WhisperForConditionalGeneration(config)
     arrays = whisper_base_arrays()
     model.model.encoder.load_state_dict(encoder_state(arrays), strict=True)
@@ -77,8 +87,9 @@ def test_mini_is_a_qwen2_audio_with_whisper_base_and_smollm2(mini):
     assert model.config.audio_config.d_model == 512 and model.config.text_config.hidden_size == 576
     assert model.config.text_config.model_type == "llama" and not model.config.text_config.tie_word_embeddings
     assert processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>") == model.config.audio_token_id
-    chat = processor.apply_chat_template([{"role": "user", "content": [{"type": "audio", "audio": "x"}]}],
-                                         add_generation_prompt=True, tokenize=False)  # fmt: skip
+    chat = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "audio", "audio": "x"}]}], add_generation_prompt=True, tokenize=False
+    )
     assert "<|audio_bos|><|AUDIO|><|audio_eos|>" in chat and chat.endswith("<|im_start|>assistant\n")
 
 
@@ -87,9 +98,16 @@ def test_the_real_data_preset_runs_a_step(tmp_path, speechocean762, objective):
     """One step of experiment=mini_speechocean762 on a slice: the preset composes, trains, scores."""
     from .helpers import launch, only_run_dir
 
-    overrides = ["experiment=mini_speechocean762", f"objective={objective}", f"data.root={speechocean762}",
-                 "limit=8", "trainer.arguments.max_steps=1", "trainer.arguments.per_device_train_batch_size=4",
-                 "logger=none", "bootstrap_resamples=20"]  # fmt: skip
+    overrides = [
+        "experiment=mini_speechocean762",
+        f"objective={objective}",
+        f"data.root={speechocean762}",
+        "limit=8",
+        "trainer.arguments.max_steps=1",
+        "trainer.arguments.per_device_train_batch_size=4",
+        "logger=none",
+        "bootstrap_resamples=20",
+    ]
     result = launch("train.py", *overrides, outputs=tmp_path / "outputs")
     assert result.returncode == 0, result.stderr
     report = (only_run_dir(tmp_path / "outputs", "mini_speechocean762") / "metrics.json").read_text()

@@ -10,10 +10,18 @@ from .test_sweeps import TRAINING_PRESETS
 
 pytestmark = pytest.mark.slow
 
-TINY_SLICE = ["model=tiny", "data=synthetic", "data.speakers=4", "data.utterances_per_speaker=2",
-              "data.test_speakers=1", "trainer.arguments.max_steps=1", "trainer.arguments.bf16=false",
-              "trainer.arguments.gradient_accumulation_steps=1", "bootstrap_resamples=10",
-              "decoding.max_new_tokens=16"]  # fmt: skip
+TINY_SLICE = [
+    "model=tiny",
+    "data=synthetic",
+    "data.speakers=4",
+    "data.utterances_per_speaker=2",
+    "data.test_speakers=1",
+    "trainer.arguments.max_steps=1",
+    "trainer.arguments.bf16=false",
+    "trainer.arguments.gradient_accumulation_steps=1",
+    "bootstrap_resamples=10",
+    "decoding.max_new_tokens=16",
+]
 
 
 @pytest.mark.parametrize("name", TRAINING_PRESETS)
@@ -30,9 +38,17 @@ def test_every_training_preset_runs_a_step(tmp_path, name):
 
 
 def test_zero_shot_preset_runs(tmp_path):
-    overrides = ["experiment=parikh2025_zeroshot", "model=tiny", "data=synthetic", "data.speakers=3",
-                 "data.utterances_per_speaker=1", "data.test_speakers=1", "decoding.max_new_tokens=16",
-                 "logger=none", "bootstrap_resamples=10"]  # fmt: skip
+    overrides = [
+        "experiment=parikh2025_zeroshot",
+        "model=tiny",
+        "data=synthetic",
+        "data.speakers=3",
+        "data.utterances_per_speaker=1",
+        "data.test_speakers=1",
+        "decoding.max_new_tokens=16",
+        "logger=none",
+        "bootstrap_resamples=10",
+    ]
     result = launch("evaluate.py", *overrides, outputs=tmp_path / "outputs")
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (tmp_path / "outputs" / "parikh2025_zeroshot" / "runs").iterdir()
@@ -53,8 +69,16 @@ def test_a_crashed_job_does_not_stop_the_multirun(tmp_path):
 
 
 def test_optuna_receives_each_jobs_metric(tmp_path):
-    sweep = ["-m", "hydra/sweeper=optuna_lr_rank", "hydra.sweeper.n_trials=2", "objective=fa", "prompt=sentence",
-             *TINY_SLICE[:-1], "data.utterances_per_speaker=4", "logger=none"]  # fmt: skip
+    sweep = [
+        "-m",
+        "hydra/sweeper=optuna_lr_rank",
+        "hydra.sweeper.n_trials=2",
+        "objective=fa",
+        "prompt=sentence",
+        *TINY_SLICE[:-1],
+        "data.utterances_per_speaker=4",
+        "logger=none",
+    ]
     result = launch("train.py", *sweep, outputs=tmp_path / "outputs")
     assert result.returncode == 0, result.stderr[-3000:]
     (results,) = (tmp_path / "outputs" / "train" / "multiruns").glob("*/optimization_results.yaml")

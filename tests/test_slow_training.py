@@ -10,12 +10,28 @@ from .helpers import launch, only_run_dir
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["model=tiny", "data=synthetic", "data.speakers=4", "data.utterances_per_speaker=4", "data.test_speakers=1",
-         "trainer.arguments.max_steps=3", "trainer.arguments.per_device_train_batch_size=2",
-         "trainer.arguments.gradient_accumulation_steps=1", "bootstrap_resamples=20"]  # fmt: skip
-LEARNING = ["model=tiny", "data=synthetic", "prompt=sentence", "logger=none", "trainer.arguments.num_train_epochs=3",
-            "trainer.arguments.per_device_train_batch_size=8", "trainer.arguments.gradient_accumulation_steps=1",
-            "trainer.arguments.learning_rate=1e-3", "bootstrap_resamples=200"]  # fmt: skip
+SMALL = [
+    "model=tiny",
+    "data=synthetic",
+    "data.speakers=4",
+    "data.utterances_per_speaker=4",
+    "data.test_speakers=1",
+    "trainer.arguments.max_steps=3",
+    "trainer.arguments.per_device_train_batch_size=2",
+    "trainer.arguments.gradient_accumulation_steps=1",
+    "bootstrap_resamples=20",
+]
+LEARNING = [
+    "model=tiny",
+    "data=synthetic",
+    "prompt=sentence",
+    "logger=none",
+    "trainer.arguments.num_train_epochs=3",
+    "trainer.arguments.per_device_train_batch_size=8",
+    "trainer.arguments.gradient_accumulation_steps=1",
+    "trainer.arguments.learning_rate=1e-3",
+    "bootstrap_resamples=200",
+]
 
 
 @pytest.mark.parametrize("objective", ["ce", "fa", "regression", "simpo_ce"])
@@ -55,8 +71,10 @@ def test_two_processes_train_one_adapter(tmp_path, launcher):
     outputs = tmp_path / "outputs"
     result = launch("train.py", *SMALL, "logger=wandb", "objective=fa", outputs=outputs, prefix=LAUNCHERS[launcher])
     assert result.returncode == 0, result.stderr
-    fingerprints = {process: fp for fp, process in re.findall(r"adapter fingerprint (\w+) \(process (\d)\)",
-                                                              result.stdout + result.stderr)}  # fmt: skip
+    fingerprints = {
+        process: fp
+        for fp, process in re.findall(r"adapter fingerprint (\w+) \(process (\d)\)", result.stdout + result.stderr)
+    }
     assert set(fingerprints) == {"0", "1"} and len(set(fingerprints.values())) == 1  # identical adapters
     run_dirs = list((outputs / "train" / "runs").iterdir())
     with_results = [d for d in run_dirs if (d / "metrics.json").is_file()]

@@ -10,8 +10,14 @@ TRAINING_PRESETS = [e for e in EXPERIMENTS if e != "parikh2025_zeroshot"]
 
 
 def test_slurm_launcher_and_optuna_sweeper_compose(tmp_path):
-    result = launch("train.py", "hydra/launcher=slurm", "hydra/sweeper=optuna_lr_rank", "--cfg", "hydra",
-                    outputs=tmp_path / "outputs")  # fmt: skip
+    result = launch(
+        "train.py",
+        "hydra/launcher=slurm",
+        "hydra/sweeper=optuna_lr_rank",
+        "--cfg",
+        "hydra",
+        outputs=tmp_path / "outputs",
+    )
     assert result.returncode == 0, result.stderr
     assert "hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in result.stdout
     assert "hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper" in result.stdout
@@ -20,8 +26,14 @@ def test_slurm_launcher_and_optuna_sweeper_compose(tmp_path):
 
 
 def test_every_experiment_is_a_training_preset_with_a_launch_command():
-    assert {"ma2025_ce", "ma2025_fa", "ma2025_regression", "wang2025_ft", "wang2025_simpo",
-            "parikh2025_zeroshot"} <= set(EXPERIMENTS)  # fmt: skip
+    assert {
+        "ma2025_ce",
+        "ma2025_fa",
+        "ma2025_regression",
+        "wang2025_ft",
+        "wang2025_simpo",
+        "parikh2025_zeroshot",
+    } <= set(EXPERIMENTS)
     for name in EXPERIMENTS:
         header = (CONF_DIR / "experiment" / f"{name}.yaml").read_text()
         assert header.startswith("# @package _global_")

@@ -85,9 +85,11 @@ class NeverLoaded:
 
 @pytest.mark.parametrize(
     ("objective", "prompt", "message"),
-    [("fa", "prompt.score_tokens=digits", "set prompt.score_tokens=added"),
-     ("regression", "prompt=zeroshot", "prompt zeroshot writes score_tokens=digits")],
-)  # fmt: skip
+    [
+        ("fa", "prompt.score_tokens=digits", "set prompt.score_tokens=added"),
+        ("regression", "prompt=zeroshot", "prompt zeroshot writes score_tokens=digits"),
+    ],
+)
 def test_bad_combinations_fail_before_the_model_loads(compose, objective, prompt, message):
     job = build_job(compose("train", overrides(objective, 1, prompt)))
     job.model = NeverLoaded()

@@ -72,8 +72,13 @@ def comparison_table(runs: list[Run], metric: str = "pcc", resamples: int = 1000
         lines.append(f"| {run.name} | " + " | ".join(cells) + " |")
     if len(runs) > 1:
         base = runs[0]
-        lines += ["", f"Difference from {base.name} (paired bootstrap over utterances; p two-sided)", "", header,
-                  "|---" * (len(columns) + 1) + "|"]  # fmt: skip
+        lines += [
+            "",
+            f"Difference from {base.name} (paired bootstrap over utterances; p two-sided)",
+            "",
+            header,
+            "|---" * (len(columns) + 1) + "|",
+        ]
         for run in runs[1:]:
             result = paired_bootstrap(run.predictions, base.predictions, base.references, resamples, seed)
             cells = []

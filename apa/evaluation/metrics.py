@@ -100,8 +100,11 @@ def evaluate(
         report.metrics |= {f"{key}/{name}": value for name, value in values.items()}
         report.undefined |= {f"{key}/{name}": why for name, why in reasons.items()}
         total = len(pair.predicted) + len(pair.missing)
-        report.coverage[key] = {"predicted": len(pair.predicted), "references": total,
-                                "rate": len(pair.predicted) / total if total else None}  # fmt: skip
+        report.coverage[key] = {
+            "predicted": len(pair.predicted),
+            "references": total,
+            "rate": len(pair.predicted) / total if total else None,
+        }
         if pair.missing:
             report.missing[key] = pair.missing
         if resamples:

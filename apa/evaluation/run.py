@@ -71,8 +71,11 @@ def score(
     plots = save(figures(pairs), output_dir / "plots")
     logger.summarize({f"eval/{k}": v for k, v in report.metrics.items() if v is not None})
     logger.log_images({f"eval/{name}": path for name, path in plots.items()})
-    rows = [[item, f"{g}/{a}", p, r] for (g, a), pair in pairs.items()
-            for item, p, r in zip(pair.item, pair.predicted, pair.reference, strict=True)]  # fmt: skip
+    rows = [
+        [item, f"{g}/{a}", p, r]
+        for (g, a), pair in pairs.items()
+        for item, p, r in zip(pair.item, pair.predicted, pair.reference, strict=True)
+    ]
     logger.log_table("eval/predictions", ["item", "aspect", "predicted", "reference"], rows)
     return report
 

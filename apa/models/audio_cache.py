@@ -78,8 +78,13 @@ class TowerCache:
         tower = qwen2_audio(model).model.audio_tower
         frames = features.frames()
         keys = sorted(frames, key=frames.get)  # similar lengths together: the tower runs on the longest of a batch
-        schema = Features({"id": Value("string"), "chunk": Value("int32"),
-                           "states": Array2D(shape=(None, tower.config.d_model), dtype="float32")})  # fmt: skip
+        schema = Features(
+            {
+                "id": Value("string"),
+                "chunk": Value("int32"),
+                "states": Array2D(shape=(None, tower.config.d_model), dtype="float32"),
+            }
+        )
 
         def rows():
             for start in tqdm(range(0, len(keys), self.batch_size), desc="Audio tower outputs", unit="batch"):

@@ -67,6 +67,7 @@ class OfflineQwen2Audio:
         return self.path
 
     def load(self) -> LoadedModel:
-        checkpoint = Qwen2AudioCheckpoint(str(self.build()), dtype=self.dtype, device=self.device,
-                                          local_files_only=True)  # fmt: skip
+        checkpoint = Qwen2AudioCheckpoint(
+            str(self.build()), dtype=self.dtype, device=self.device, local_files_only=True
+        )
         return checkpoint.load()

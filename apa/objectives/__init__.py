@@ -6,5 +6,12 @@ from apa.objectives.fair_average import FairAverage, expected_scores
 from apa.objectives.regression import Regression
 from apa.objectives.simpo import SimPOCrossEntropy
 
-__all__ = ["CrossEntropy", "FairAverage", "Objective", "ObjectiveOutput", "Regression", "SimPOCrossEntropy",
-           "expected_scores"]  # fmt: skip
+__all__ = [
+    "CrossEntropy",
+    "FairAverage",
+    "Objective",
+    "ObjectiveOutput",
+    "Regression",
+    "SimPOCrossEntropy",
+    "expected_scores",
+]

@@ -1,0 +1,61 @@
+"""What every benchmark shares: repeated measurements, the machine, child processes for memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(run: Callable[[], float | dict], repeats: int) -> dict:
+    """Run ``repeats`` times; a run returns a number (or a dict of numbers): median and spread."""
+    samples = [run() for _ in range(repeats)]
+    if isinstance(samples[0], dict):
+        return {key: summary([s[key] for s in samples]) for key in samples[0]}
+    return summary(samples)
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def timed(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def child(module: str, *arguments: str) -> dict:
+    """Run ``python -m module arguments`` in a fresh process; it prints one JSON line last. Peak
+    memory is the child's own (``ru_maxrss``), so runs do not share or inherit memory."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    result = subprocess.run(
+        [sys.executable, "-m", module, *arguments], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{module} {' '.join(arguments)} failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def machine() -> dict:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }

@@ -1,0 +1,151 @@
+"""Run the benchmarks: ``python -m bench.run [--quick]`` (``make bench`` / ``make bench-quick``).
+
+Prints a table, writes ``bench/results.json`` (flat names to numbers) and rewrites the speed
+section of ``BENCHMARKS.md`` with the machine, the command and the numbers. Every timing is the
+median of repeated runs in this process (spread in the JSON); speed-ups are ratios measured in
+the same run, never absolute claims.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from bench import caches, paper_7b, scoring
+from bench.common import ROOT, child, machine, measure
+
+RESULTS = ROOT / "bench" / "results.json"
+REPORT = ROOT / "BENCHMARKS.md"
+START, END = "<!-- speed:start -->", "<!-- speed:end -->"
+MODES = {
+    "quick": dict(models=("tiny",), utterances=16, batch_size=4, steps=6, repeats=2, train_utterances=24),
+    "full": dict(models=("tiny", "mini"), utterances=40, batch_size=8, steps=10, repeats=3, train_utterances=64),
+}
+
+
+def training_comparison(model: str, cache_dir: str, settings: dict) -> dict:
+    arguments = [
+        "--model",
+        model,
+        "--cache-dir",
+        cache_dir,
+        "--utterances",
+        str(settings["train_utterances"]),
+        "--batch-size",
+        str(settings["batch_size"]),
+        "--steps",
+        str(settings["steps"]),
+    ]
+    results = {}
+    for system in ("ours", "trl"):
+        child("bench.training", system, "--output-dir", tempfile.mkdtemp(), *arguments)  # warm caches and files
+        results[system] = measure(
+            lambda system=system: child("bench.training", system, "--output-dir", tempfile.mkdtemp(), *arguments),
+            settings["repeats"],
+        )
+    ours, trl = results["ours"], results["trl"]
+    return {
+        "training_ours_samples_per_second": ours["samples_per_second"]["median"],
+        "training_trl_sft_samples_per_second": trl["samples_per_second"]["median"],
+        "training_vs_trl_sft_speedup": ours["samples_per_second"]["median"] / trl["samples_per_second"]["median"],
+        "training_ours_peak_rss_gb": ours["peak_rss_bytes"]["median"] / 1e9,
+        "training_trl_sft_peak_rss_gb": trl["peak_rss_bytes"]["median"] / 1e9,
+        "training_vs_trl_sft_peak_rss_ratio": ours["peak_rss_bytes"]["median"] / trl["peak_rss_bytes"]["median"],
+        "training_samples_per_second_spread": {s: results[s]["samples_per_second"] for s in results},
+    }
+
+
+def run(mode: str, cache_dir: str) -> dict:
+    settings = MODES[mode]
+    results = {"mode": mode, "machine": machine(), **paper_7b.benchmark()}
+    for model in settings["models"]:
+        measured = {
+            **scoring.benchmark(model, cache_dir, settings["utterances"], settings["batch_size"], settings["repeats"]),
+            **training_comparison(model, cache_dir, settings),
+            **caches.benchmark(
+                model, cache_dir, settings["train_utterances"], settings["batch_size"], settings["repeats"]
+            ),
+        }
+        results |= {f"{model}_{name}": value for name, value in measured.items()}
+        results |= measured  # the last (largest) model's numbers under the plain names
+        results["model"] = model
+    return results
+
+
+def table(results: dict) -> str:
+    rows = [
+        ("scoring `multi`: slot decoding vs generation (speed-up)", "scoring_multi_slot_vs_generate_speedup", "x"),
+        (
+            "scoring `multi`: left-to-right slots vs generation",
+            "scoring_multi_slot_left_to_right_vs_generate_speedup",
+            "x",
+        ),
+        ("scoring `sentence`: slot decoding vs generation", "scoring_sentence_slot_vs_generate_speedup", "x"),
+        ("scoring `multi`: slot decoding, utterances/s", "scoring_multi_slot_utterances_per_second", ""),
+        ("scoring `multi`: generation, utterances/s", "scoring_multi_generate_utterances_per_second", ""),
+        ("unparseable answers, slot decoding (`multi`)", "scoring_multi_slot_unparseable_rate", ""),
+        ("unparseable answers, generation (`multi`)", "scoring_multi_generate_unparseable_rate", ""),
+        ("training: apa vs TRL SFTTrainer (speed-up)", "training_vs_trl_sft_speedup", "x"),
+        ("training: apa samples/s", "training_ours_samples_per_second", ""),
+        ("training: TRL SFTTrainer samples/s", "training_trl_sft_samples_per_second", ""),
+        ("training: peak RSS apa / TRL", "training_vs_trl_sft_peak_rss_ratio", ""),
+        ("caches: features, build s/utterance", "cache_features_build_seconds_per_utterance", ""),
+        ("caches: audio tower, build s/utterance", "cache_tower_build_seconds_per_utterance", ""),
+        ("caches: epoch 1 / epoch 2 seconds", "cache_epoch1_seconds", ""),
+        ("caches: epoch with tower cache vs without (speed-up)", "cache_tower_epoch_speedup", "x"),
+        ("7B on paper: TFLOPs per training sample (stock / apa)", "paper_7b_tflops_training_sample_stock", ""),
+        ("7B on paper: GB at batch 1, bf16, checkpointing", "paper_7b_memory_gb_total_batch1_bf16_checkpointing", ""),
+    ]
+    lines = [f"| measurement ({results['model']} model) | value |", "|---|---|"]
+    for label, key, unit in rows:
+        value = results[key]
+        if key == "cache_epoch1_seconds":
+            text = f"{value:.1f} / {results['cache_epoch2_seconds']:.1f}"
+        elif key == "paper_7b_tflops_training_sample_stock":
+            text = f"{value:.1f} / {results['paper_7b_tflops_training_sample_apa_cached_tower']:.1f}"
+        else:
+            text = f"{value:.3g}{unit}"
+        lines.append(f"| {label} | {text} |")
+    return "\n".join(lines)
+
+
+def update_report(results: dict, command: str, report: Path = REPORT) -> None:
+    m = results["machine"]
+    section = "\n".join(
+        [
+            START,
+            f"Measured on {date.today()} with `{command}` ({results['mode']} mode) on {m['cpu']}, "
+            f"{m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), Python {m['python']}; "
+            "medians of repeated runs, spreads in `bench/results.json`.",
+            "",
+            table(results),
+            END,
+        ]
+    )
+    text = report.read_text(encoding="utf-8") if report.is_file() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START not in text:
+        text += f"\n{START}\n{END}\n"
+    before, _, rest = text.partition(START)
+    _, _, after = rest.partition(END)
+    report.write_text(before + section + after, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.run")
+    parser.add_argument("--quick", action="store_true", help="CI-sized: the tiny model, few utterances and repeats")
+    parser.add_argument("--cache-dir", default=str(Path("~/.cache/apa").expanduser()))
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--report", type=Path, default=REPORT)
+    args = parser.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    results = run(mode, args.cache_dir)
+    args.results.write_text(json.dumps(results, indent=1) + "\n")
+    update_report(results, "make bench-quick" if args.quick else "make bench", args.report)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The benchmark harness: the 7B arithmetic, the report it rewrites, and (slow) a quick run."""
+
+import json
+
+import pytest
+
+from bench import paper_7b
+from bench.run import END, START, update_report
+
+from .helpers import PROJECT_ROOT
+
+
+def test_qwen2_audio_7b_on_paper():
+    results = paper_7b.benchmark()
+    assert 8.0 < results["paper_7b_parameters_billions"] < 8.6  # Qwen2-Audio-7B: 8.4B with its audio tower
+    assert 19 < results["paper_7b_lora_parameters_millions"] < 21  # r=8 on all 7 projections of 32 layers
+    assert results["paper_7b_memory_gb_weights_bf16"] == pytest.approx(2 * results["paper_7b_parameters_billions"])
+    assert results["paper_7b_fits_24gb"]  # as Wang et al. trained on an RTX 4090
+    assert results["paper_7b_tflops_tower_forward_stock"] > 5 * results["paper_7b_tflops_tower_forward_trimmed"]
+    assert (
+        results["paper_7b_tflops_training_sample_apa_cached_tower"] < results["paper_7b_tflops_training_sample_stock"]
+    )
+
+
+def test_report_section_is_replaced_and_the_rest_kept(tmp_path, monkeypatch):
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text(f"# Benchmarks\n\nReal-data table stays.\n\n{START}\nold numbers\n{END}\n\nFooter stays.\n")
+    import bench.run
+
+    monkeypatch.setattr(bench.run, "table", lambda results: "| new | table |")
+    results = {
+        "mode": "quick",
+        "machine": {"cpu": "CPU", "cores": 2, "torch": "2.13", "torch_threads": 2, "python": "3.11"},
+    }
+    update_report(results, "make bench-quick", report)
+    text = report.read_text()
+    assert "Real-data table stays." in text and "Footer stays." in text and "old numbers" not in text
+    assert "| new | table |" in text and "`make bench-quick` (quick mode)" in text
+    assert text.count(START) == text.count(END) == 1
+
+
+@pytest.mark.slow
+def test_quick_benchmark_runs(tmp_path, apa_cache):
+    from bench.run import main
+
+    results, report = tmp_path / "results.json", tmp_path / "BENCHMARKS.md"
+    main(["--quick", "--cache-dir", str(apa_cache), "--results", str(results), "--report", str(report)])
+    numbers = json.loads(results.read_text())
+    for name in ("scoring_multi_slot_vs_generate_speedup", "training_vs_trl_sft_speedup", "cache_tower_epoch_speedup"):
+        assert numbers[name] > 0, name
+    assert numbers["scoring_multi_slot_unparseable_rate"] == 0.0
+    assert START in report.read_text()
+    assert (PROJECT_ROOT / "bench" / "run.py").is_file()
