@@ -20,7 +20,10 @@ def weights_digest(folder):
 
 
 def test_build_is_deterministic_and_seeded(tmp_path):
+    torch.manual_seed(123)
+    callers_state = torch.random.get_rng_state()
     first = TinyQwen2Audio(cache_dir=str(tmp_path / "a")).build()
+    assert torch.equal(torch.random.get_rng_state(), callers_state)  # a run that builds trains like one that loads
     second = TinyQwen2Audio(cache_dir=str(tmp_path / "b")).build()
     other_seed = TinyQwen2Audio(cache_dir=str(tmp_path / "c"), seed=1).build()
     assert weights_digest(first) == weights_digest(second)

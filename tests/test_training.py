@@ -78,6 +78,33 @@ def test_resumed_run_ends_with_the_same_adapter(compose, tmp_path):
     assert any(not torch.equal(halfway[name], got[name]) for name in got)  # the resumed steps did train
 
 
+class CheckpointingSeen(TrainerCallback):
+    """Records which modules had activation checkpointing on while training."""
+
+    def __init__(self):
+        self.layers: list[str] = []
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self.layers = [name for name, m in model.named_modules() if getattr(m, "gradient_checkpointing", False)]
+
+
+def test_activation_checkpointing_trains_the_same_adapter(compose, tmp_path):
+    """Recomputing activations in the backward pass saves memory and changes nothing else."""
+    plain = build_job(compose("train", overrides("fa", 2, "prompt=sentence")))
+    training.run(plain)
+    checkpointed = build_job(
+        compose("train", overrides("fa", 2, "prompt=sentence", "trainer.arguments.activation_checkpointing=true"))
+    )
+    checkpointed.output_dir = tmp_path / "checkpointed"
+    checkpointed.callbacks = [seen := CheckpointingSeen()]
+    training.run(checkpointed)
+    assert seen.layers
+    expected, got = adapter(plain.output_dir), adapter(checkpointed.output_dir)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.allclose(expected[name], got[name], atol=1e-5), name
+
+
 class NeverLoaded:
     def load(self):
         raise AssertionError("the model was loaded before the configuration was checked")

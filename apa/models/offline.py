@@ -54,11 +54,13 @@ class OfflineQwen2Audio:
         raise NotImplementedError
 
     def build(self) -> Path:
-        """Write the model and processor to :attr:`path` unless a complete copy is already there."""
+        """Write the model and processor to :attr:`path` unless a complete copy is already there.
+        The weights follow from :attr:`seed` alone; the caller's random state is left as it was, so
+        a run that builds the model trains exactly like one that finds it built."""
         if self.path.is_dir():
             return self.path
         log.info("building %s (seed %d) in %s", self.name, self.seed, self.path)
-        with build_folder(self.path) as staging:
+        with build_folder(self.path) as staging, torch.random.fork_rng():
             torch.manual_seed(self.seed)
             model, processor = self.assemble()
             model.save_pretrained(staging)
