@@ -60,7 +60,7 @@ def training_comparison(model: str, cache_dir: str, settings: dict) -> dict:
 
 def run(mode: str, cache_dir: str) -> dict:
     settings = MODES[mode]
-    results = {"mode": mode, "machine": machine(), **paper_7b.benchmark()}
+    results = {"mode": mode, "models": list(settings["models"]), "machine": machine(), **paper_7b.benchmark()}
     for model in settings["models"]:
         measured = {
             **scoring.benchmark(model, cache_dir, settings["utterances"], settings["batch_size"], settings["repeats"]),
@@ -71,44 +71,55 @@ def run(mode: str, cache_dir: str) -> dict:
         }
         results |= {f"{model}_{name}": value for name, value in measured.items()}
         results |= measured  # the last (largest) model's numbers under the plain names
-        results["model"] = model
     return results
 
 
+MEASURED = [  # (label, key in results.json without the model prefix, unit)
+    ("scoring `multi`: slot decoding vs generation (speed-up)", "scoring_multi_slot_vs_generate_speedup", "x"),
+    ("scoring `multi`: left-to-right slots vs generation", "scoring_multi_slot_left_to_right_vs_generate_speedup", "x"),
+    ("scoring `sentence`: slot decoding vs generation", "scoring_sentence_slot_vs_generate_speedup", "x"),
+    ("scoring `multi`: slot decoding, utterances/s", "scoring_multi_slot_utterances_per_second", ""),
+    ("scoring `multi`: generation, utterances/s", "scoring_multi_generate_utterances_per_second", ""),
+    ("unparseable answers, slot decoding (`multi`)", "scoring_multi_slot_unparseable_rate", ""),
+    ("unparseable answers, generation (`multi`)", "scoring_multi_generate_unparseable_rate", ""),
+    ("training: apa vs TRL SFTTrainer (speed-up)", "training_vs_trl_sft_speedup", "x"),
+    ("training: apa samples/s", "training_ours_samples_per_second", ""),
+    ("training: TRL SFTTrainer samples/s", "training_trl_sft_samples_per_second", ""),
+    ("training: peak RSS apa / TRL", "training_vs_trl_sft_peak_rss_ratio", ""),
+    ("caches: features, build s/utterance", "cache_features_build_seconds_per_utterance", ""),
+    ("caches: audio tower, build s/utterance", "cache_tower_build_seconds_per_utterance", ""),
+    ("caches: epoch 1 s", "cache_epoch1_seconds", ""),
+    ("caches: epoch 2 s", "cache_epoch2_seconds", ""),
+    ("caches: epoch with tower cache vs without (speed-up)", "cache_tower_epoch_speedup", "x"),
+]
+PAPER_7B = [
+    (
+        "parameters (billions) / LoRA r=8 (millions)",
+        "paper_7b_parameters_billions",
+        "paper_7b_lora_parameters_millions",
+    ),
+    (
+        "TFLOPs per training sample: stock / apa (cached tower)",
+        "paper_7b_tflops_training_sample_stock",
+        "paper_7b_tflops_training_sample_apa_cached_tower",
+    ),
+    (
+        "GB at batch 1, bf16, gradient checkpointing (fits 24 GB?)",
+        "paper_7b_memory_gb_total_batch1_bf16_checkpointing",
+        "paper_7b_fits_24gb",
+    ),
+]
+
+
 def table(results: dict) -> str:
-    rows = [
-        ("scoring `multi`: slot decoding vs generation (speed-up)", "scoring_multi_slot_vs_generate_speedup", "x"),
-        (
-            "scoring `multi`: left-to-right slots vs generation",
-            "scoring_multi_slot_left_to_right_vs_generate_speedup",
-            "x",
-        ),
-        ("scoring `sentence`: slot decoding vs generation", "scoring_sentence_slot_vs_generate_speedup", "x"),
-        ("scoring `multi`: slot decoding, utterances/s", "scoring_multi_slot_utterances_per_second", ""),
-        ("scoring `multi`: generation, utterances/s", "scoring_multi_generate_utterances_per_second", ""),
-        ("unparseable answers, slot decoding (`multi`)", "scoring_multi_slot_unparseable_rate", ""),
-        ("unparseable answers, generation (`multi`)", "scoring_multi_generate_unparseable_rate", ""),
-        ("training: apa vs TRL SFTTrainer (speed-up)", "training_vs_trl_sft_speedup", "x"),
-        ("training: apa samples/s", "training_ours_samples_per_second", ""),
-        ("training: TRL SFTTrainer samples/s", "training_trl_sft_samples_per_second", ""),
-        ("training: peak RSS apa / TRL", "training_vs_trl_sft_peak_rss_ratio", ""),
-        ("caches: features, build s/utterance", "cache_features_build_seconds_per_utterance", ""),
-        ("caches: audio tower, build s/utterance", "cache_tower_build_seconds_per_utterance", ""),
-        ("caches: epoch 1 / epoch 2 seconds", "cache_epoch1_seconds", ""),
-        ("caches: epoch with tower cache vs without (speed-up)", "cache_tower_epoch_speedup", "x"),
-        ("7B on paper: TFLOPs per training sample (stock / apa)", "paper_7b_tflops_training_sample_stock", ""),
-        ("7B on paper: GB at batch 1, bf16, checkpointing", "paper_7b_memory_gb_total_batch1_bf16_checkpointing", ""),
-    ]
-    lines = [f"| measurement ({results['model']} model) | value |", "|---|---|"]
-    for label, key, unit in rows:
-        value = results[key]
-        if key == "cache_epoch1_seconds":
-            text = f"{value:.1f} / {results['cache_epoch2_seconds']:.1f}"
-        elif key == "paper_7b_tflops_training_sample_stock":
-            text = f"{value:.1f} / {results['paper_7b_tflops_training_sample_apa_cached_tower']:.1f}"
-        else:
-            text = f"{value:.3g}{unit}"
-        lines.append(f"| {label} | {text} |")
+    """One column per benchmarked model, then the 7B worked out on paper."""
+    models = results["models"]
+    lines = [f"| measurement | {' | '.join(models)} |", "|---|" + "---|" * len(models)]
+    for label, key, unit in MEASURED:
+        lines.append(f"| {label} | " + " | ".join(f"{results[f'{m}_{key}']:.3g}{unit}" for m in models) + " |")
+    lines += ["", "| Qwen2-Audio-7B-Instruct with LoRA, on paper | value |", "|---|---|"]
+    for label, first, second in PAPER_7B:
+        lines.append(f"| {label} | {results[first]:.3g} / {results[second]:.3g} |")
     return "\n".join(lines)
 
 

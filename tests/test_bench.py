@@ -49,5 +49,5 @@ def test_quick_benchmark_runs(tmp_path, apa_cache):
     for name in ("scoring_multi_slot_vs_generate_speedup", "training_vs_trl_sft_speedup", "cache_tower_epoch_speedup"):
         assert numbers[name] > 0, name
     assert numbers["scoring_multi_slot_unparseable_rate"] == 0.0
-    assert START in report.read_text()
+    assert START in report.read_text() and "| measurement | tiny |" in report.read_text()
     assert (PROJECT_ROOT / "bench" / "run.py").is_file()
