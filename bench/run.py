@@ -119,8 +119,12 @@ def table(results: dict) -> str:
         lines.append(f"| {label} | " + " | ".join(f"{results[f'{m}_{key}']:.3g}{unit}" for m in models) + " |")
     lines += ["", "| Qwen2-Audio-7B-Instruct with LoRA, on paper | value |", "|---|---|"]
     for label, first, second in PAPER_7B:
-        lines.append(f"| {label} | {results[first]:.3g} / {results[second]:.3g} |")
+        lines.append(f"| {label} | {cell(results[first])} / {cell(results[second])} |")
     return "\n".join(lines)
+
+
+def cell(value: float | bool) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else f"{value:.3g}"
 
 
 def update_report(results: dict, command: str, report: Path = REPORT) -> None:

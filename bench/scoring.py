@@ -56,11 +56,13 @@ def benchmark(model_name: str, cache_dir: str, utterances: int, batch_size: int,
         for method, (decoder, masked) in methods.items():
             decoder.predict(model, processor, prompt, test[:2], features, masked)  # warm-up
 
-            def run(decoder=decoder, masked=masked, prompt=prompt):
-                return timed(lambda: decoder.predict(model, processor, prompt, test, features, masked))
+            answers = []  # each timed run's predictions; the last one is checked for parseability
+
+            def run(decoder=decoder, masked=masked, prompt=prompt, answers=answers):
+                return timed(lambda: answers.append(decoder.predict(model, processor, prompt, test, features, masked)))
 
             seconds = measure(run, repeats)
-            predictions = decoder.predict(model, processor, prompt, test, features, masked)
+            predictions = answers[-1]
             key = f"scoring_{prompt_name}_{method}"
             results[f"{key}_utterances_per_second"] = len(test) / seconds["median"]
             results[f"{key}_utterances_per_second_spread"] = [len(test) / seconds["max"], len(test) / seconds["min"]]
