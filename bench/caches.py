@@ -15,7 +15,7 @@ from apa import training
 from apa.data import FeatureCache, SyntheticCorpus
 from apa.models.audio_cache import TowerCache
 from bench.common import timed
-from bench.training import config
+from bench.training import config, training_job
 
 
 class EpochTimes(TrainerCallback):
@@ -29,22 +29,7 @@ class EpochTimes(TrainerCallback):
 def epoch_seconds(model: str, cache_dir: str, utterances: int, batch_size: int, cache_tower: bool) -> list[float]:
     cfg = config(model, cache_dir, utterances, batch_size, steps=2 * utterances // batch_size)
     times = EpochTimes()
-    job = training.TrainJob(
-        model=instantiate(cfg.model),
-        data=instantiate(cfg.data),
-        prompt=instantiate(cfg.prompt),
-        objective=instantiate(cfg.objective),
-        lora=instantiate(cfg.lora),
-        trainer=instantiate(cfg.trainer),
-        logger=instantiate(cfg.logger),
-        output_dir=Path(tempfile.mkdtemp()),
-        cache_dir=Path(cache_dir),
-        limit=utterances,
-        test_split=None,
-        cache_audio_tower=cache_tower,
-        callbacks=[times],
-    )
-    training.run(job)
+    training.run(training_job(cfg, Path(tempfile.mkdtemp()), times, cache_audio_tower=cache_tower))
     return times.seconds
 
 

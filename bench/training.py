@@ -67,9 +67,9 @@ def config(model: str, cache_dir: str, utterances: int, batch_size: int, steps: 
     )
 
 
-def ours(cfg, output_dir: Path) -> float:
-    stopwatch = Stopwatch()
-    job = training.TrainJob(
+def training_job(cfg, output_dir: Path, timer: TrainerCallback, cache_audio_tower: bool = True) -> training.TrainJob:
+    """This project's training job for a :func:`config`, without evaluation, timed by ``timer``."""
+    return training.TrainJob(
         model=instantiate(cfg.model),
         data=instantiate(cfg.data),
         prompt=instantiate(cfg.prompt),
@@ -81,9 +81,14 @@ def ours(cfg, output_dir: Path) -> float:
         cache_dir=Path(cfg.paths.cache_dir),
         limit=cfg.limit,
         test_split=None,
-        callbacks=[stopwatch],
+        cache_audio_tower=cache_audio_tower,
+        callbacks=[timer],
     )
-    training.run(job)
+
+
+def ours(cfg, output_dir: Path) -> float:
+    stopwatch = Stopwatch()
+    training.run(training_job(cfg, output_dir, stopwatch))
     return stopwatch.seconds
 
 

@@ -106,15 +106,7 @@ def encoder_state(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     state["embed_positions.weight"] = _tensor(arrays["encoder/position_encodings/encodings"])
     layers = sum(1 for name in arrays if name.startswith("encoder/layer_") and name.endswith("linear_0/weight")) // 2
     for i in range(layers):
-        source, target = f"encoder/layer_{i}", f"layers.{i}"
-        _split(
-            state, f"{target}.self_attn", ("q_proj", "k_proj", "v_proj"), arrays, f"{source}/self_attention/linear_0"
-        )
-        _linear(state, f"{target}.self_attn.out_proj", arrays, f"{source}/self_attention/linear_1")
-        _layer_norm(state, f"{target}.self_attn_layer_norm", arrays, f"{source}/self_attention/layer_norm")
-        _linear(state, f"{target}.fc1", arrays, f"{source}/ffn/linear_0")
-        _linear(state, f"{target}.fc2", arrays, f"{source}/ffn/linear_1")
-        _layer_norm(state, f"{target}.final_layer_norm", arrays, f"{source}/ffn/layer_norm")
+        _layer(state, f"layers.{i}", arrays, f"encoder/layer_{i}")
     _layer_norm(state, "layer_norm", arrays, "encoder/layer_norm")
     return state
 
@@ -128,17 +120,10 @@ def decoder_state(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     layers = sum(1 for name in arrays if name.startswith("decoder/layer_") and name.endswith("ffn/linear_0/weight"))
     for i in range(layers):
         source, target = f"decoder/layer_{i}", f"layers.{i}"
-        _split(
-            state, f"{target}.self_attn", ("q_proj", "k_proj", "v_proj"), arrays, f"{source}/self_attention/linear_0"
-        )
-        _linear(state, f"{target}.self_attn.out_proj", arrays, f"{source}/self_attention/linear_1")
-        _layer_norm(state, f"{target}.self_attn_layer_norm", arrays, f"{source}/self_attention/layer_norm")
+        _layer(state, target, arrays, source)
         _linear(state, f"{target}.encoder_attn.q_proj", arrays, f"{source}/attention/linear_0")
         _split(state, f"{target}.encoder_attn", ("k_proj", "v_proj"), arrays, f"{source}/attention/linear_1")
         _linear(state, f"{target}.encoder_attn.out_proj", arrays, f"{source}/attention/linear_2")
         _layer_norm(state, f"{target}.encoder_attn_layer_norm", arrays, f"{source}/attention/layer_norm")
-        _linear(state, f"{target}.fc1", arrays, f"{source}/ffn/linear_0")
-        _linear(state, f"{target}.fc2", arrays, f"{source}/ffn/linear_1")
-        _layer_norm(state, f"{target}.final_layer_norm", arrays, f"{source}/ffn/layer_norm")
     _layer_norm(state, "layer_norm", arrays, "decoder/layer_norm")
     return state
