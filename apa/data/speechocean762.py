@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from apa.data.audio import AudioError, check_audio
-from apa.data.corpus import DataProblem, accept
+from apa.data.corpus import DataProblem, SpeakerHeldOut, accept
 from apa.data.records import LabelError, Scores, Utterance, read_entries
 
 SPLITS = ("train", "test")
@@ -54,7 +54,7 @@ def labelled_utterance(uid: str, entry: Any, audio: Path | bytes, where: str, **
 
 
 @dataclass
-class Speechocean762:
+class Speechocean762(SpeakerHeldOut):
     """The official release: ``WAVE/``, ``train|test/{wav.scp,text,utt2spk,spk2age,spk2gender}``,
     ``resource/scores.json`` (labels of every split)."""
 
@@ -70,7 +70,7 @@ class Speechocean762:
         hint = f"missing; is {self.path} a speechocean762 folder in the official layout?"
         return read_entries(self.path / SCORES_FILE, missing=hint)
 
-    def utterances(self, split: str) -> list[Utterance]:
+    def read(self, split: str) -> list[Utterance]:
         if not self.path.is_dir():
             raise FileNotFoundError(f"{self.path}: no such folder (expected speechocean762 in the official layout)")
         split_dir = self.path / split
@@ -118,7 +118,7 @@ class Speechocean762:
 
 
 @dataclass
-class Speechocean762Hub:
+class Speechocean762Hub(SpeakerHeldOut):
     """The hub dataset ``mispeech/speechocean762``: a hub id, or a local ``save_to_disk`` or parquet
     copy. It has no id column: the id is the audio file's stem, as in the official release."""
 
@@ -126,7 +126,7 @@ class Speechocean762Hub:
     revision: str | None = None
     strict: bool = True
 
-    def utterances(self, split: str) -> list[Utterance]:
+    def read(self, split: str) -> list[Utterance]:
         from datasets import Audio
 
         rows = self._load(split).cast_column("audio", Audio(decode=False))

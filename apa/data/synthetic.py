@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from apa.atomic import build_folder
 from apa.data.audio import SAMPLE_RATE
+from apa.data.corpus import SpeakerHeldOut
 from apa.data.records import Scores, Utterance, WordScores
 from apa.data.speechocean762 import Speechocean762
 
@@ -340,7 +341,7 @@ def readme(settings: SyntheticSettings) -> str:
 
 
 @dataclass
-class SyntheticCorpus:
+class SyntheticCorpus(SpeakerHeldOut):
     """What ``conf/data/synthetic.yaml`` instantiates: generated on first use into
     ``cache_dir/synthetic-<fingerprint>``, then read like the official release."""
 
@@ -359,10 +360,10 @@ class SyntheticCorpus:
     def path(self) -> Path:
         return Path(self.cache_dir).expanduser() / f"synthetic-{self.settings.fingerprint}"
 
-    def utterances(self, split: str) -> list[Utterance]:
+    def read(self, split: str) -> list[Utterance]:
         if not self.path.is_dir():
             generate(self.path, self.settings)
-        return Speechocean762(str(self.path), strict=self.strict).utterances(split)
+        return Speechocean762(str(self.path), strict=self.strict).read(split)
 
 
 def main(argv: list[str] | None = None) -> None:

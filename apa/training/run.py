@@ -21,9 +21,9 @@ from accelerate.utils import broadcast_object_list
 from peft import LoraConfig, PeftModel
 from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback, set_seed
 
-from apa.data.corpus import Corpus
+from apa.data.corpus import DEV, Corpus
 from apa.data.features import FeatureCache
-from apa.evaluation import DECODERS, Report, announce, score, write_predictions
+from apa.evaluation import DECODERS, Prediction, Report, announce, evaluate, score, write_predictions
 from apa.evaluation.decoding import Decoder
 from apa.logging import WandbLogger
 from apa.models import ModelSource, apply_lora, parameter_counts
@@ -96,11 +96,48 @@ def training_set(job: TrainJob, model: PeftModel, processor: ProcessorMixin) -> 
     return ExampleSet(examples, audio)
 
 
-def evaluate_test_split(job: TrainJob, model: PeftModel, processor: ProcessorMixin, run_dir: Path, tracker) -> Report:
-    utterances = job.data.utterances(job.test_split)[: job.limit]
+def decoding(job: TrainJob, processor: ProcessorMixin, split: str):
+    """The utterances of ``split`` and a function that decodes them with a model (the job's decoder,
+    by default the objective's own), their features read once."""
+    utterances = job.data.utterances(split)[: job.limit]
     features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
     decoder = job.decoder or DECODERS[job.objective.decoding]()
-    predictions = decoder.predict(model, processor, job.prompt, utterances, features, job.objective.masks_slots)
+
+    def decode(model: PeftModel) -> dict[str, Prediction]:
+        return decoder.predict(model, processor, job.prompt, utterances, features, job.objective.masks_slots)
+
+    return utterances, decode
+
+
+def dev_scores(job: TrainJob, processor: ProcessorMixin):
+    """What the Trainer's evaluation reports: the dev split decoded and scored (no intervals)."""
+    utterances, decode = decoding(job, processor, DEV)
+    references = {u.id: u.scores for u in utterances}
+
+    def scores(model: PeftModel) -> dict[str, float | None]:
+        predictions = {uid: p.scores for uid, p in decode(model).items()}
+        return evaluate(predictions, references, resamples=0, aspects=job.prompt.asked).metrics
+
+    return utterances, scores
+
+
+def check_dev_split(job: TrainJob) -> bool:
+    """Whether the Trainer evaluates a dev split; refuses evaluation without one (before any model loads)."""
+    evaluates = job.trainer.arguments.get("eval_strategy", "no") != "no"
+    has_dev = getattr(job.data, "has_dev", False)
+    if evaluates and not has_dev:
+        raise ValueError(
+            "trainer.arguments.eval_strategy is set but the corpus has no dev split: "
+            "set data.dev_speakers (e.g. 0.1 of the training speakers), or eval_strategy=no"
+        )
+    if has_dev and not evaluates:
+        log.warning("data.dev_speakers is set but trainer.arguments.eval_strategy=no: the dev split is not used")
+    return evaluates
+
+
+def evaluate_test_split(job: TrainJob, model: PeftModel, processor: ProcessorMixin, run_dir: Path, tracker) -> Report:
+    utterances, decode = decoding(job, processor, job.test_split)
+    predictions = decode(model)
     write_predictions(run_dir, predictions, utterances)
     references = {u.id: u.scores for u in utterances}
     scores = {uid: p.scores for uid, p in predictions.items()}
@@ -111,6 +148,7 @@ def run(job: TrainJob) -> float | None:
     """Train, save the adapter, evaluate the test split; returns ``job.optimized_metric`` (the
     final training loss when there is no evaluation), what a Hydra sweeper optimises."""
     job.objective.check(job.prompt)  # a bad combination fails before any model is loaded
+    evaluates_dev = check_dev_split(job)
     set_seed(job.seed)
     processes = PartialState(cpu=not torch.cuda.is_available())  # joins torchrun's / accelerate's processes
     (run_dir,) = broadcast_object_list([str(job.output_dir)])  # every process writes to rank 0's run folder
@@ -127,6 +165,7 @@ def run(job: TrainJob) -> float | None:
         )
         with processes.main_process_first():  # rank 0 builds the caches, the others then read them
             dataset = training_set(job, peft_model, processor)
+        dev, scores = dev_scores(job, processor) if evaluates_dev else (None, None)
         collate = Collator(
             processor.tokenizer.pad_token_id, job.prompt.aspect_names, label_slots=not job.objective.masks_slots
         )
@@ -134,12 +173,18 @@ def run(job: TrainJob) -> float | None:
             model=Scorer(peft_model, job.objective),
             args=args,
             train_dataset=dataset,
+            eval_dataset=dev,
             data_collator=TrainingCollator(collate),
             processing_class=processor,
             lengths=dataset.lengths,
+            dev_scores=scores,
             callbacks=job.callbacks,
         )
         result = trainer.train(resume_from_checkpoint=job.trainer.resume or None)
+        if trainer.state.best_model_checkpoint:
+            best = {"dev/best_metric": trainer.state.best_metric, "dev/best_step": trainer.state.best_global_step}
+            log.info("kept %s, the best on the dev split (%s)", trainer.state.best_model_checkpoint, best)
+            tracker.summarize(best)
         trainer.save_model(str(run_dir / ADAPTER_DIR))
         log.info("adapter fingerprint %s (process %d)", adapter_fingerprint(peft_model), args.process_index)
         tracker.summarize({"train/final_loss": result.training_loss})

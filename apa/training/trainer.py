@@ -3,12 +3,16 @@
 The objective runs inside the trained module's ``forward`` (:class:`Scorer`), so data-parallel
 engines see the whole computation (DDP synchronises what ``forward`` used). Checkpoints hold the
 LoRA adapter (with the score-token rows and any head) and the processor, never the base weights.
+With a development split, the Trainer's evaluation decodes it and scores it as the test split will be
+(not the loss), so that ``load_best_model_at_end`` keeps the checkpoint with the best dev metric.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,11 +68,19 @@ class ScoringTrainer(Trainer):
     (averaged between logging steps, and across processes) and the throughput."""
 
     loss_is_scaled_for_ga = False  # objectives return batch means
+    DEV_METRICS = ("pcc", "scc", "rmse")  # what each evaluation logs of the dev report
 
-    def __init__(self, *args, lengths: list[int] | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        lengths: list[int] | None = None,
+        dev_scores: Callable[[PeftModel], dict[str, float | None]] | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = False
         self.lengths = lengths
+        self.dev_scores = dev_scores
         self._parts: dict[str, list[torch.Tensor]] = defaultdict(list)
         self._samples = self._tokens = 0
         self._since = time.perf_counter()
@@ -101,6 +113,24 @@ class ScoringTrainer(Trainer):
                 self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=self.lengths
             )
         return super()._get_train_sampler(train_dataset)
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """The dev split's metrics as ``eval_dev/<granularity>/<aspect>/<metric>`` (undefined: NaN, never
+        "best"); select checkpoints with ``metric_for_best_model: dev/sentence/total/pcc``."""
+        if self.dev_scores is None:
+            return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        scores = self.dev_scores(self.peft_model())
+        metrics = {
+            f"{metric_key_prefix}_dev/{name}": math.nan if value is None else value
+            for name, value in scores.items()
+            if name.rsplit("/", 1)[-1] in self.DEV_METRICS
+        }
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    def _load_best_model(self) -> None:
+        self._load_from_checkpoint(self.state.best_model_checkpoint)
 
     def peft_model(self) -> PeftModel:
         return self.accelerator.unwrap_model(self.model).model
