@@ -109,4 +109,40 @@ def test_chunks_are_averaged_value_by_value():
     second = Scores(6, None, None, 10, 9, (WordScores("A", 6, 5, 8, ("AH0",), (1.0,)),))
     assert average([first, second]) == Scores(7, 6, None, 10, 8, (WordScores("A", 8, 7.5, 9, ("AH0",), (1.5,)),))
     different = Scores(6, 6, 6, 6, 6, (WordScores("B", 1, 5, 1, ("B", "IY1"), (1.0, 1.0)),))
-    assert average([first, different]).words == ()  # words that disagree cannot be averaged
+    averaged = average([first, different])
+    assert (averaged.accuracy, averaged.total) == (7, 6.5)  # the sentence scores still agree
+    assert averaged.words == (WordScores("A", phones=("AH0",), phones_accuracy=(None,)),)  # no counterpart: missing
+
+
+def test_chunks_with_different_word_counts_average_the_words_they_share():
+    """A chunk that left a word out: the shared words are averaged, the other is missing."""
+    three = Scores(8, words=(WordScores("A", 10), WordScores("CAT", 6), WordScores("SAT", 4)))
+    two = Scores(6, words=(WordScores("A", 8), WordScores("SAT", 2)))
+    averaged = average([three, two])
+    assert averaged.accuracy == 7
+    assert [(w.text, w.accuracy) for w in averaged.words] == [("A", 9), ("CAT", None), ("SAT", 3)]
+    longer = average([two, three])  # the first chunk's words are the result's; CAT is not among them
+    assert [(w.text, w.accuracy) for w in longer.words] == [("A", 9), ("SAT", 3)]
+    references = {"u": Scores(7, 7, 7, 10, 7, tuple(WordScores(t, 8, 10, 8) for t in ("A", "CAT", "SAT")))}
+    report = evaluate({"u": averaged}, references, resamples=0)
+    assert report.missing["word/accuracy"] == ["u word 1 (CAT)"]  # reported, not dropped or guessed
+
+
+def test_chunks_with_different_phone_counts_leave_only_those_phones_missing():
+    one = Scores(
+        words=(
+            WordScores("", phones=("B", "IH1"), phones_accuracy=(2.0, 1.0)),
+            WordScores("", phones=("L",), phones_accuracy=(2.0,)),
+        )
+    )
+    other = Scores(
+        words=(
+            WordScores("", phones=("B",), phones_accuracy=(0.0,)),
+            WordScores("", phones=("L",), phones_accuracy=(1.0,)),
+        )
+    )
+    averaged = average([one, other])
+    assert [w.phones_accuracy for w in averaged.words] == [(None, None), (1.5,)]
+    fewer_words = Scores(words=(WordScores("", phones=("B", "IH1"), phones_accuracy=(2.0, 2.0)),))
+    unpaired = average([one, fewer_words])  # phone-only words have no text to pair them by
+    assert [w.phones_accuracy for w in unpaired.words] == [(None, None), (None,)]

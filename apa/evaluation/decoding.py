@@ -28,6 +28,7 @@ from transformers import DynamicCache, ProcessorMixin
 from apa.data.features import ChunkFeatures, FeatureTable
 from apa.data.records import Scores, Utterance, WordScores
 from apa.data.scales import ASPECTS, ZERO_TO_TEN
+from apa.evaluation.pairing import align
 from apa.models.batching import Collator
 from apa.models.encoding import Encoded, PromptEncoder
 from apa.models.forward import embed, encode_audio, hidden_states, logits, qwen2_audio, slot_hidden
@@ -60,23 +61,51 @@ def _mean(values) -> float | None:
 
 def average(chunks: list[Scores]) -> Scores:
     """Chunk predictions of one utterance averaged value by value (missing values left out).
-    Word and phone scores are averaged only when every chunk has the same words and phones."""
+
+    The words of the first chunk are the result's. Each is averaged with the word it pairs with in
+    every other chunk (by position when the word sequences agree, else by text, as the evaluator
+    pairs words with the reference); a word that some chunk lacks is kept with missing scores. A
+    word's phones are averaged when every chunk has the same number of phones for it, else they are
+    missing. Missing scores are counted by the evaluator, never guessed.
+    """
     first = chunks[0]
     if len(chunks) == 1:
         return first
-    shape = [len(w.phones) for w in first.words]
-    same_words = all([len(w.phones) for w in c.words] == shape for c in chunks)
+    matches = [_paired_words(first.words, c.words) for c in chunks[1:]]
     words = tuple(
-        WordScores(
-            word.text,
-            **{a: _mean(c.words[w].aspect(a) for c in chunks) for a in ASPECTS["word"]},
-            phones=word.phones,
-            phones_accuracy=tuple(_mean(c.words[w].phones_accuracy[p] for c in chunks) for p in range(shape[w])),
-        )
+        _average_word(word, [c.words[m[w]] for c, m in zip(chunks[1:], matches, strict=True) if w in m], len(chunks))
         for w, word in enumerate(first.words)
     )
     sentence = {a: _mean(c.aspect(a) for c in chunks) for a in ASPECTS["sentence"]}
-    return Scores(**sentence, words=words if same_words else ())
+    return Scores(**sentence, words=words)
+
+
+def _paired_words(first: tuple[WordScores, ...], other: tuple[WordScores, ...]) -> dict[int, int]:
+    """Index in ``other`` of each of ``first``'s words. Words without text (phone-only answers)
+    can pair only by position, so only when both chunks have as many."""
+    texts, other_texts = [w.text for w in first], [w.text for w in other]
+    if len(first) != len(other) and not (all(texts) and all(other_texts)):
+        return {}
+    return dict(align(texts, other_texts))
+
+
+def _average_word(word: WordScores, others: list[WordScores], n_chunks: int) -> WordScores:
+    """``word`` averaged with its counterparts in the other chunks; missing unless all have one."""
+    if len(others) != n_chunks - 1:
+        return WordScores(word.text, phones=word.phones, phones_accuracy=(None,) * len(word.phones_accuracy))
+    group = [word, *others]
+    same_phones = all(len(w.phones_accuracy) == len(word.phones_accuracy) for w in group)
+    phones = (
+        tuple(_mean(w.phones_accuracy[p] for w in group) for p in range(len(word.phones_accuracy)))
+        if same_phones
+        else (None,) * len(word.phones_accuracy)
+    )
+    return WordScores(
+        word.text,
+        **{a: _mean(w.aspect(a) for w in group) for a in ASPECTS["word"]},
+        phones=word.phones,
+        phones_accuracy=phones,
+    )
 
 
 def batches(sequence: list, size: int, description: str) -> Iterator[list]:
