@@ -6,6 +6,7 @@ expensive part, so configs can be composed, validated and swept without touching
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import torch
 from transformers import AutoProcessor, ProcessorMixin, Qwen2AudioForConditionalGeneration
+
+log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -81,4 +84,24 @@ class Qwen2AudioCheckpoint:
             **common,
         )
         processor = AutoProcessor.from_pretrained(self.name_or_path, **common)
+        share_chat_template(processor, self.name_or_path)
         return LoadedModel(model, processor)
+
+
+def share_chat_template(processor: ProcessorMixin, source: str) -> None:
+    """Give the tokenizer and the processor the same chat template, from wherever the checkpoint
+    keeps it. apa encodes with the tokenizer's template, but a checkpoint may keep it at processor
+    level only (``chat_template.json``), which ``AutoProcessor`` puts on the processor alone. The
+    tokenizer's (``tokenizer_config.json``, or ``chat_template.jinja`` read by both) wins when both
+    have one: a Qwen2-Audio processor always has one, transformers' built-in default when the
+    checkpoint gives none, and that default is used (with a warning) only when nothing else is there."""
+    tokenizer = processor.tokenizer
+    template = tokenizer.chat_template or processor.chat_template
+    if not template:
+        raise ValueError(
+            f"{source}: the checkpoint has no chat template (none in chat_template.json, chat_template.jinja "
+            "or tokenizer_config.json); apa needs one to build its prompts"
+        )
+    if not tokenizer.chat_template and template == getattr(processor, "default_chat_template", None):
+        log.warning("%s: the checkpoint has no chat template; using transformers' default for Qwen2-Audio", source)
+    processor.chat_template = tokenizer.chat_template = template
