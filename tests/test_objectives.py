@@ -76,11 +76,44 @@ def test_fair_average_loss_is_mse_to_continuous_labels():
     assert loss.item() == pytest.approx(5.625)
 
 
-def test_simpo_arithmetic():
-    """r+ = -1, r- = -2, beta 0.1, gamma 0.5: log(1 + exp(-0.1 * (1 - 0.5))) = log(1 + e^-0.05)
-    = 0.66846; equal rewards: log(1 + e^0.05) = 0.71846."""
-    losses = simpo_loss(torch.tensor([-1.0, -3.0]), torch.tensor([-2.0, -3.0]), beta=0.1, gamma=0.5)
-    assert losses.tolist() == pytest.approx([math.log(1 + math.exp(-0.05)), math.log(1 + math.exp(0.05))])
+@pytest.mark.parametrize(
+    ("convention", "expected"),
+    [
+        # r+ = -1, r- = -2 (dr = 1); r+ = r- = -3 (dr = 0); beta 0.1, gamma 0.5:
+        # wang2025 -log sigmoid(0.1 * (dr - 0.5)): log(1 + e^-0.05) = 0.668460, log(1 + e^0.05) = 0.718460
+        ("wang2025", [0.668460, 0.718460]),
+        # meng2024 -log sigmoid(0.1 * dr - 0.5): log(1 + e^0.4) = 0.913015, log(1 + e^0.5) = 0.974077
+        ("meng2024", [0.913015, 0.974077]),
+    ],
+)
+def test_simpo_arithmetic(convention, expected):
+    losses = simpo_loss(torch.tensor([-1.0, -3.0]), torch.tensor([-2.0, -3.0]), 0.1, 0.5, convention)
+    assert losses.tolist() == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("convention", "simpo"),
+    [
+        ("wang2025", math.log(1 + math.exp(-0.1 * (math.log(2) - 0.5)))),
+        ("meng2024", math.log(1 + math.exp(0.5 - 0.1 * math.log(2)))),
+    ],
+)
+def test_simpo_objective_uses_its_margin_convention(monkeypatch, convention, simpo):
+    """One chosen row whose answer token has p = 1/2 (logits 0, 0) and one rejected row with
+    p = 1/4 (logits log 3, 0 for token 1): dr = log 2; CE on the chosen row is log 2, so the
+    loss is the SimPO term of the convention plus 0.1 * log 2."""
+    hidden = torch.tensor([[[0.0, 0.0], [0.0, 0.0]], [[math.log(3), 0.0], [0.0, 0.0]]])
+    batch = {"labels": torch.tensor([[IGNORE, 0], [IGNORE, 1]]), "hidden": hidden}
+    monkeypatch.setattr("apa.objectives.simpo.hidden_states", lambda model, batch: batch["hidden"])
+    output = SimPOCrossEntropy(margin_convention=convention)(LogitsAreHidden(), batch)
+    assert output.metrics["margin"].item() == pytest.approx(math.log(2))
+    assert output.metrics["simpo"].item() == pytest.approx(simpo)
+    assert output.loss.item() == pytest.approx(simpo + 0.1 * math.log(2))
+
+
+def test_unknown_margin_convention_is_refused():
+    with pytest.raises(ValueError, match="margin_convention='trl' is not one of wang2025, meng2024"):
+        SimPOCrossEntropy(margin_convention="trl")
 
 
 def test_rewards_are_length_normalised():
@@ -131,6 +164,7 @@ def test_objective_configs_instantiate(name, kind, flags):
 def test_simpo_defaults_are_the_papers():
     objective = instantiate(compose_config("train", ["objective=simpo_ce"]).objective)
     assert (objective.beta, objective.gamma, objective.ce_weight) == (0.1, 0.5, 0.1)
+    assert objective.margin_convention == "wang2025"  # the equation as Wang et al. print it
 
 
 @pytest.mark.parametrize("name", ["fa", "regression"])

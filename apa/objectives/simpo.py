@@ -1,12 +1,15 @@
 """SimPO with a cross-entropy anchor (Wang et al. 2025; Meng et al. 2024).
 
 Each example has a chosen answer y+ (the reference) and a rejected one y- (a simulated negative,
-:mod:`apa.prompts.negatives`). With r(y) the mean token log-likelihood of y,
-    L_SimPO = log(1 + exp(-beta * (r(y+) - r(y-) - gamma)))
-    L = L_SimPO + lambda * L_CE(y+)
-(beta=0.1, gamma=0.5, lambda=0.1). Note that gamma sits inside beta's bracket, as Wang et al.
-write it; TRL's ``simpo_gamma`` is beta * gamma in these terms. Both answers share the
-example's single audio encoding.
+:mod:`apa.prompts.negatives`). With r(y) the mean token log-likelihood of y and dr = r(y+) - r(y-),
+    L = L_SimPO + lambda * L_CE(y+)          (beta=0.1, gamma=0.5, lambda=0.1: Wang et al.)
+where the margin gamma enters L_SimPO by one of two conventions (``margin_convention``):
+    wang2025 (default):  -log sigmoid(beta * (dr - gamma))   Wang et al.'s equation as printed;
+                         the effective margin is beta * gamma (0.05 at their values)
+    meng2024:            -log sigmoid(beta * dr - gamma)     the original SimPO (Meng et al. 2024),
+                         TRL's CPOTrainer (``simpo_gamma``) and LLaMA-Factory; margin gamma
+Both are readings of the same published numbers, so a run names the one it uses. Both answers
+share the example's single audio encoding.
 """
 
 from __future__ import annotations
@@ -17,10 +20,26 @@ import torch.nn.functional as F
 from apa.models.forward import hidden_states
 from apa.objectives.base import Objective, ObjectiveOutput, target_log_probs
 
+MARGIN_CONVENTIONS = ("wang2025", "meng2024")
 
-def simpo_loss(chosen: torch.Tensor, rejected: torch.Tensor, beta: float, gamma: float) -> torch.Tensor:
-    """Per-pair log(1 + exp(-beta * (r+ - r- - gamma))) from mean token log-likelihoods."""
-    return F.softplus(-beta * (chosen - rejected - gamma))
+
+def check_margin_convention(margin_convention: str) -> None:
+    if margin_convention not in MARGIN_CONVENTIONS:
+        raise ValueError(
+            f"objective.margin_convention={margin_convention!r} is not one of {', '.join(MARGIN_CONVENTIONS)} "
+            "(wang2025: -log sigmoid(beta * (dr - gamma)); meng2024: -log sigmoid(beta * dr - gamma))"
+        )
+
+
+def simpo_loss(
+    chosen: torch.Tensor, rejected: torch.Tensor, beta: float, gamma: float, margin_convention: str = "wang2025"
+) -> torch.Tensor:
+    """Per-pair SimPO loss from mean token log-likelihoods, -log sigmoid(logit) = softplus(-logit)
+    with logit beta * (r+ - r- - gamma) (wang2025) or beta * (r+ - r-) - gamma (meng2024)."""
+    check_margin_convention(margin_convention)
+    reward_margin = chosen - rejected
+    logit = beta * (reward_margin - gamma) if margin_convention == "wang2025" else beta * reward_margin - gamma
+    return F.softplus(-logit)
 
 
 def mean_per_row(values: torch.Tensor, rows: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,9 +53,13 @@ class SimPOCrossEntropy(Objective):
     name = "simpo_ce"
     needs_pairs = True
 
-    def __init__(self, beta: float = 0.1, gamma: float = 0.5, ce_weight: float = 0.1):
+    def __init__(
+        self, beta: float = 0.1, gamma: float = 0.5, ce_weight: float = 0.1, margin_convention: str = "wang2025"
+    ):
         super().__init__()
+        check_margin_convention(margin_convention)
         self.beta, self.gamma, self.ce_weight = beta, gamma, ce_weight
+        self.margin_convention = margin_convention
 
     def forward(self, model, batch) -> ObjectiveOutput:
         log_probs, rows = target_log_probs(model, hidden_states(model, batch), batch["labels"])
@@ -44,7 +67,7 @@ class SimPOCrossEntropy(Objective):
         totals, counts = mean_per_row(log_probs, rows, n_rows)
         rewards = totals / counts
         chosen, rejected = rewards[: n_rows // 2], rewards[n_rows // 2 :]
-        simpo = simpo_loss(chosen, rejected, self.beta, self.gamma).mean()
+        simpo = simpo_loss(chosen, rejected, self.beta, self.gamma, self.margin_convention).mean()
         ce = -totals[: n_rows // 2].sum() / counts[: n_rows // 2].sum()
         loss = simpo + self.ce_weight * ce
         metrics = {
