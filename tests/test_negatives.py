@@ -6,9 +6,9 @@ import pytest
 
 from apa.data import Scores, Speechocean762
 from apa.data.scales import scale_of
-from apa.prompts.negatives import negative_rng, perturb, quantized
+from apa.prompts.negatives import _shifted, apply_change, choose_change, negative_rng, perturb, quantized
 
-from .helpers import load_prompt
+from .helpers import PROMPT_NAMES, load_prompt
 
 
 @pytest.fixture(scope="module")
@@ -24,20 +24,61 @@ def changes(prompt, utterance, seed):
     return chosen, rejected, {k: after[k] - before[k] for k in before if after[k] != before[k]}
 
 
-@pytest.mark.parametrize("name", ["multi", "sentence", "word", "phone", "sentence_fluency"])
-def test_one_aspect_moves_and_the_rest_follows(name, utterances):
+def consequences(key: tuple) -> set[tuple]:
+    """Where a change of the slot ``key`` may flow (Wang et al.: a phone's to its word and the
+    sentence, an accuracy or stress to the totals above it), and nowhere else."""
+    granularity, aspect, word, _ = key
+    sentence = {("sentence", "accuracy", None, None), ("sentence", "total", None, None)}
+    if granularity == "phone":
+        return {("word", "accuracy", word, None), ("word", "total", word, None), *sentence}
+    if (granularity, aspect) == ("word", "accuracy"):
+        return {("word", "total", word, None), *sentence}
+    if (granularity, aspect) == ("word", "stress"):
+        return {("word", "total", word, None)}
+    if granularity == "sentence" and aspect != "total":
+        return {("sentence", "total", None, None)}
+    return set()
+
+
+@pytest.mark.parametrize("name", PROMPT_NAMES)
+def test_every_negative_moves_2_to_4_classes_and_the_rest_follows(name, utterances):
+    """Also at the ends of the scales, where clipping alone would often leave a change of 1."""
     prompt = load_prompt(name)
-    for utterance in utterances:
-        chosen, rejected, changed = changes(prompt, utterance, seed=0)
-        assert chosen.text != rejected.text
-        assert [s.key for s in chosen.slots] == [s.key for s in rejected.slots]  # same template
-        moved = max(changed, key=lambda k: abs(changed[k]))
-        assert 1 <= abs(changed[moved]) <= 5  # 2-4 classes, clipped at the scale's ends (stress: 5)
-        for slot in rejected.slots:
-            assert slot.score_class in scale_of(slot.granularity, slot.aspect).classes
-        for key, delta in changed.items():
-            if key != moved:  # consequences move the same way as the cause
-                assert delta * changed[moved] > 0, (utterance.id, key, changed)
+    for seed in (0, 1):
+        for utterance in utterances:
+            chosen = prompt.render(utterance.scores)
+            key, delta = choose_change(chosen, negative_rng(seed, utterance.id))
+            assert abs(delta) in ({5} if key[:2] == ("word", "stress") else {2, 3, 4}), (utterance.id, key, delta)
+            rejected = prompt.render(apply_change(utterance.scores, chosen, key, delta))
+            assert [s.key for s in chosen.slots] == [s.key for s in rejected.slots]  # same template
+            before, after = quantized(chosen), quantized(rejected)
+            changed = {k: after[k] - before[k] for k in before if after[k] != before[k]}
+            assert changed.pop(key) == delta
+            for place, moved in changed.items():  # consequences move the same way, never further
+                assert place in consequences(key), (utterance.id, key, place)
+                assert moved * delta > 0 and abs(moved) <= abs(delta), (utterance.id, key, place, moved)
+            for slot in rejected.slots:
+                assert slot.score_class in scale_of(slot.granularity, slot.aspect).classes
+
+
+def test_perturb_applies_the_chosen_change(utterances):
+    prompt = load_prompt("multi")
+    for utterance in utterances[:50]:
+        chosen = prompt.render(utterance.scores)
+        key, delta = choose_change(chosen, negative_rng(3, utterance.id))
+        assert perturb(utterance.scores, chosen, negative_rng(3, utterance.id)) == apply_change(
+            utterance.scores, chosen, key, delta
+        )
+
+
+@pytest.mark.parametrize(
+    ("old", "shift", "new"),
+    [(9, 3, 6.0), (1, -4, 5.0), (8, 4, 10.0), (2, -2, 0.0), (0, -3, 3.0), (10, 2, 8.0), (5, 4, 9.0)],
+    ids=["1-left-up", "1-left-down", "2-left-up", "2-left-down", "at-0", "at-10", "middle"],
+)
+def test_shift_turns_back_when_the_scale_ends_too_soon(old, shift, new):
+    assert _shifted(old, shift, tuple(range(11))) == new
+    assert _shifted(10, -3, (5, 10)) == 5.0 and _shifted(5, -2, (5, 10)) == 10.0  # stress: the other class
 
 
 def test_phone_change_reaches_its_word(utterances):

@@ -1,7 +1,9 @@
 """Simulated negatives for SimPO (Wang et al. 2025): a plausible but wrong answer per utterance.
 
-One aspect the prompt asks for is chosen, and one of its scores moves by 2 to 4 classes (clipped to
-the scale, never staying put). The change then flows upwards so the answer stays consistent: a
+One aspect the prompt asks for is chosen, and one of its scores moves by 2 to 4 classes, up or
+down at random; where the end of the scale would leave less than 2 classes of change that way, it
+moves the other way instead, so every negative is really 2-4 classes wrong (word stress, whose
+only classes are 5 and 10, moves to the other one). The change then flows upwards so the answer stays consistent: a
 phone's change moves its word's accuracy by its share of the word, a word's accuracy change moves
 the sentence accuracy by its share of the sentence, and every total moves by the mean change of
 its parts. Everything happens on the score classes the prompt writes, then returns to the native
@@ -37,16 +39,25 @@ def quantized(rendered: Rendered) -> dict[tuple, float]:
 
 def perturb(scores: Scores, rendered: Rendered, rng: np.random.Generator) -> Scores:
     """A negative for ``scores`` whose target is ``rendered`` (the prompt's answer for them)."""
+    key, delta = choose_change(rendered, rng)
+    return apply_change(scores, rendered, key, delta)
+
+
+def choose_change(rendered: Rendered, rng: np.random.Generator) -> tuple[tuple, float]:
+    """The slot to make wrong, keyed by (granularity, aspect, word, phone), and its change in classes."""
     classes = quantized(rendered)
     groups = sorted({(g, a) for g, a, _, _ in classes})
     granularity, aspect = groups[rng.integers(len(groups))]
     places = [key for key in classes if key[:2] == (granularity, aspect)]
     key = places[rng.integers(len(places))]
-    old = classes[key]
     shift = SHIFTS[rng.integers(len(SHIFTS))] * (1 if rng.random() < 0.5 else -1)
-    new = _shifted(old, shift, scale_of(granularity, aspect).classes)
-    changed = {key: new - old, **_propagate(key, new - old, scores, classes)}
+    return key, _shifted(classes[key], shift, scale_of(granularity, aspect).classes) - classes[key]
 
+
+def apply_change(scores: Scores, rendered: Rendered, key: tuple, delta: float) -> Scores:
+    """``scores`` with the slot ``key`` moved by ``delta`` classes and the change flowed upwards."""
+    classes = quantized(rendered)
+    changed = {key: delta, **_propagate(key, delta, scores, classes)}
     negative = scores
     for (g, a, w, p), value in _apply(classes, changed).items():
         negative = negative.with_value(g, a, scale_of(g, a).to_native(value), word=w, phone=p)
@@ -54,12 +65,17 @@ def perturb(scores: Scores, rendered: Rendered, rng: np.random.Generator) -> Sco
 
 
 def _shifted(old: float, shift: int, allowed: Sequence[int]) -> float:
-    """The class nearest ``old + shift`` on that side of ``old``; the other side at a scale's end."""
+    """The class nearest ``old + shift`` on that side of ``old``, if that is at least
+    ``SHIFTS[0]`` classes away; else the one nearest ``old - shift`` on the other side (a 0-10
+    scale always has room for 4 one way). A two-class scale gives its other class."""
+    moves = []
     for direction in (shift, -shift):
         candidates = [c for c in allowed if (c - old) * direction > 0]
         if candidates:
-            return _clip(old + direction, candidates)
-    raise ValueError(f"a scale with the single class {old} cannot be perturbed")
+            moves.append(_clip(old + direction, candidates))
+    if not moves:
+        raise ValueError(f"a scale with the single class {old} cannot be perturbed")
+    return next((new for new in moves if abs(new - old) >= SHIFTS[0]), max(moves, key=lambda new: abs(new - old)))
 
 
 def _clip(value: float, allowed: Sequence[int]) -> float:
