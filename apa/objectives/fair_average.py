@@ -1,12 +1,28 @@
-"""Fair-average soft classification (Ma et al. 2025).
+"""Fair-average soft classification (Ma et al. 2025), kept from collapsing by a proper scoring rule.
 
 At every score slot the LM head's logits over the class tokens are turned into probabilities
-p_k (only the classes of that slot's scale), the expected score is s = sum_k p_k v_k, and the
+p_k (only the classes of that slot's scale), the expected score is E = sum_k p_k v_k, and the
 loss is the mean squared error to the reference on the 0-10 scale:
     L_FA = (1/S) sum_slots (sum_k p_k v_k - y)^2
-Continuous references (a phone's mean expert score, completeness) are used as they are.
-An optional cross-entropy term on the answer's template tokens keeps the format:
-    L = L_FA + ce_weight * L_CE(template).
+That much is the paper's ("weighted averages across class predictions"); the exact loss is our
+reading of it. Continuous references (a phone's mean expert score, completeness) are used as they are.
+
+Trained alone, L_FA collapses on a model whose audio understanding starts from nothing (the
+``mini`` model's projector is random; BENCHMARKS.md has the measurements). The gradient of the
+expectation, dE/dz_k = p_k (v_k - E), scales with the spread of p, and L_FA does not care about
+that spread: any p with the right mean is optimal. Within the first ten steps the class logits
+grow (their range from 2 to 10, then 15) until p is a spike on the training mean's class, for
+every input alike; from then on E can no longer follow the audio (predictions' standard deviation
+0.01). Starting p at the labels' distribution does not prevent it, nor does freezing the class rows.
+
+So the expectation is trained together with a cross-entropy on the same distribution against the
+two-hot target q(y) (its mass on the two classes around y, so that its mean is y; the value
+targets of Schrittwieser et al. 2020):
+    L = L_FA + slot_ce_weight * (1/S) sum_slots -sum_k q_k(y) log p_k  [+ ce_weight * L_CE(template)]
+Its gradient, p - q, does not vanish on a wrong spike, and an uninformed model's best answer under
+it is the labels' distribution rather than a spike, so E stays sensitive to the input.
+``slot_ce_weight=0`` is the paper's loss alone. ``ce_weight`` adds cross-entropy on the answer's
+template tokens (the text between the slots), which keeps the format for free generation.
 """
 
 from __future__ import annotations
@@ -31,13 +47,35 @@ def fair_average_loss(class_logits: torch.Tensor, allowed: torch.Tensor, targets
     return torch.mean((expected_scores(class_logits, allowed) - targets.float()) ** 2)
 
 
+def two_hot(targets: torch.Tensor, n_classes: int = len(ZERO_TO_TEN)) -> torch.Tensor:
+    """(n,) scores on the 0-10 scale -> (n, n_classes) distributions on the two classes around
+    each score, weighted so that their mean is the score (8.4 -> 0.6 on 8, 0.4 on 9)."""
+    targets = targets.float()
+    lower = targets.floor().clamp(0, n_classes - 1)
+    upper_weight = targets - lower
+    distribution = torch.zeros(len(targets), n_classes, device=targets.device)
+    distribution.scatter_add_(1, lower.long()[:, None], (1 - upper_weight)[:, None])
+    upper = (lower + 1).clamp(max=n_classes - 1).long()
+    return distribution.scatter_add_(1, upper[:, None], upper_weight[:, None])
+
+
+def class_cross_entropy(class_logits: torch.Tensor, allowed: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over the slots of -sum_k q_k(y) log p_k, with q the two-hot target and p over the allowed classes."""
+    target = two_hot(targets)
+    if (target[~allowed] > 0).any():
+        raise ValueError("a reference lies between classes its scale does not allow (e.g. stress 7): cannot two-hot it")
+    log_probs = torch.log_softmax(class_logits.float().masked_fill(~allowed, float("-inf")), dim=-1)
+    return -(target * log_probs.masked_fill(~allowed, 0.0)).sum(dim=-1).mean()
+
+
 class FairAverage(Objective):
     name = "fa"
     masks_slots = True
     decoding = "slots"
 
-    def __init__(self, ce_weight: float = 0.0):
+    def __init__(self, slot_ce_weight: float = 1.0, ce_weight: float = 0.0):
         super().__init__()
+        self.slot_ce_weight = slot_ce_weight
         self.ce_weight = ce_weight
         self.register_buffer("class_ids", torch.zeros(len(ZERO_TO_TEN), dtype=torch.long), persistent=False)
 
@@ -49,12 +87,17 @@ class FairAverage(Objective):
         hidden = hidden_states(model, batch)
         at_slots, valid = slot_hidden(hidden, batch)
         class_logits = logits(model, at_slots)[:, self.class_ids.to(at_slots.device)]
-        mse = fair_average_loss(class_logits, batch["slot_classes"][valid], batch["slot_targets"][valid])
+        allowed, targets = batch["slot_classes"][valid], batch["slot_targets"][valid]
+        mse = fair_average_loss(class_logits, allowed, targets)
         metrics = {"fa_mse": mse.detach()}
         loss = mse
+        if self.slot_ce_weight:
+            slot_ce = class_cross_entropy(class_logits, allowed, targets)
+            loss = loss + self.slot_ce_weight * slot_ce
+            metrics["slot_ce"] = slot_ce.detach()
         if self.ce_weight:
             log_probs, _ = target_log_probs(model, hidden, batch["labels"])
             ce = -log_probs.mean()
-            loss = mse + self.ce_weight * ce
+            loss = loss + self.ce_weight * ce
             metrics["ce"] = ce.detach()
         return ObjectiveOutput(loss, metrics)
