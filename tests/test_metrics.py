@@ -32,6 +32,23 @@ def test_tolerance_rates_for_sentences():
     assert (values["exact"], values["within1"], values["within2"]) == pytest.approx((0.2, 0.6, 0.8))
 
 
+def test_parikh_match_correlations_and_band_means():
+    """References 2, 4, 6, 8, 10 and predictions 4, 7, 7, 8, 9 (errors 2, 3, 1, 0, -1).
+    Within-1 indicator 0, 0, 1, 1, 1: deviations from the means (6; 0.6) give covariance sum 6,
+    squared sums 40 and 1.2, PCC 6 / sqrt(48) = sqrt(3)/2. Within-2 indicator 1, 0, 1, 1, 1:
+    covariance sum 2, squared sums 40 and 0.8, PCC 2 / sqrt(32) = 1 / (2 sqrt(2)). Mean prediction
+    for references below 7: (4 + 7 + 7) / 3 = 6; from 7 up: (8 + 9) / 2 = 8.5."""
+    values, reasons = compute(np.array([4.0, 7, 7, 8, 9]), np.array([2.0, 4, 6, 8, 10]), "sentence")
+    assert values["within1_pcc"] == pytest.approx(math.sqrt(3) / 2)
+    assert values["within2_pcc"] == pytest.approx(1 / (2 * math.sqrt(2)))
+    assert (values["mean_ref_below7"], values["mean_ref_from7"]) == (6.0, 8.5)
+    assert reasons == {}
+    always_close, reasons = compute(np.array([7.0, 8, 9]), np.array([7.0, 8, 9]), "sentence")
+    assert always_close["within1_pcc"] is None and reasons["within1_pcc"] == "every prediction within 1"
+    assert always_close["mean_ref_below7"] is None and reasons["mean_ref_below7"] == "no reference below 7"
+    assert "within1_pcc" not in compute(np.array([7.0, 8, 9]), np.array([7.0, 8, 9]), "word")[0]
+
+
 @pytest.mark.parametrize(
     ("predicted", "reference", "reason"),
     [
@@ -41,7 +58,7 @@ def test_tolerance_rates_for_sentences():
     ],
 )
 def test_undefined_correlations_are_null_with_a_reason(predicted, reference, reason):
-    values, reasons = compute(np.array(predicted), np.array(reference), "sentence")
+    values, reasons = compute(np.array(predicted), np.array(reference), "word")  # no sentence-only analyses
     assert values["pcc"] is None and values["scc"] is None
     assert reasons == {"pcc": reason, "scc": reason}
     assert values["rmse"] is not None
@@ -142,4 +159,8 @@ def test_report_json_has_no_nan_and_a_papers_table():
         == "| metric | Phone Acc | Word Acc | Word Str | Word Tot | Utt Acc | Utt Flu | Utt Pro | Utt Com | Utt Tot |"
     )
     assert "| PCC | - | 1.000" in table  # phones all 2.0: undefined, shown as -
-    assert "- `sentence/completeness` pcc, scc undefined: constant references (all 10)" in table
+    assert (
+        "- `sentence/completeness` pcc, scc, within1_pcc, within2_pcc undefined: constant references (all 10)" in table
+    )
+    assert "- `sentence/completeness` mean_ref_below7 undefined: no reference below 7" in table
+    assert "| within2_pcc | " in table and "| mean_ref_from7 | " in table

@@ -2,9 +2,11 @@
 
 Per granularity and aspect: PCC, SCC (Spearman), RMSE and n, on the corpus's native scale (phones
 0-2). Sentence aspects add Parikh et al.'s tolerance rates: exact (|error| < 0.5), within1
-(<= 1), within2 (<= 2). A value that is undefined (fewer than 3 pairs, constant predictions or
-references) is ``None`` with its reason, never NaN. 95% confidence intervals resample utterances
-(bootstrap); two systems are compared on the same resamples (paired bootstrap).
+(<= 1), within2 (<= 2), the PCC of the within-1 / within-2 match indicators with the reference
+(within1_pcc, within2_pcc) and the mean prediction where the reference is below 7 and from 7 up
+(mean_ref_below7, mean_ref_from7). A value that is undefined (fewer than 3 pairs, constant
+predictions or references) is ``None`` with its reason, never NaN. 95% confidence intervals
+resample utterances (bootstrap); two systems are compared on the same resamples (paired bootstrap).
 """
 
 from __future__ import annotations
@@ -23,8 +25,16 @@ CORRELATIONS = ("pcc", "scc")
 TOLERANCES = {"exact": (0.5, False), "within1": (1.0, True), "within2": (2.0, True)}  # bound, inclusive
 
 
+# Parikh et al.'s further sentence analyses: the PCC of the within-1 / within-2 match indicators
+# (their Table 2) and the mean prediction below and from a reference of 7 (their section 3.3).
+MATCH_CORRELATIONS = {"within1_pcc": 1.0, "within2_pcc": 2.0}
+BAND_EDGE = 7.0
+BAND_MEANS = ("mean_ref_below7", "mean_ref_from7")
+
+
 def metric_names(granularity: str) -> tuple[str, ...]:
-    return (*CORRELATIONS, "rmse", "n", *(TOLERANCES if granularity == "sentence" else ()))
+    sentence = (*TOLERANCES, *MATCH_CORRELATIONS, *BAND_MEANS) if granularity == "sentence" else ()
+    return (*CORRELATIONS, "rmse", "n", *sentence)
 
 
 def compute(predicted: np.ndarray, reference: np.ndarray, granularity: str) -> tuple[dict, dict]:
@@ -41,10 +51,41 @@ def compute(predicted: np.ndarray, reference: np.ndarray, granularity: str) -> t
     for name, (bound, inclusive) in TOLERANCES.items():
         if granularity == "sentence":
             values[name] = float(np.mean(np.abs(error) <= bound if inclusive else np.abs(error) < bound))
+    if granularity == "sentence":
+        for analysis in (match_correlations, mean_by_reference_band):
+            found, why_not = analysis(predicted, reference)
+            values |= found
+            reasons |= why_not
     why = _undefined_correlation(predicted, reference)
     for name in CORRELATIONS:
         values[name], reasons[name] = (None, why) if why else (_correlation(name, predicted, reference), None)
     return values, {k: v for k, v in reasons.items() if v}
+
+
+def match_correlations(predicted: np.ndarray, reference: np.ndarray) -> tuple[dict, dict]:
+    """Parikh et al. (section 3.1, Table 2): the PCC of the match indicator (1 where the prediction
+    is within 1, or 2, of the reference, else 0) with the reference score. The paper does not say
+    what the indicator is correlated with; the reference is our reading. A model that answers high
+    whatever it hears matches the high references only, which this correlation shows as positive."""
+    values, reasons = {}, {}
+    for name, bound in MATCH_CORRELATIONS.items():
+        match = (np.abs(predicted - reference) <= bound).astype(float)
+        why = _undefined_correlation(reference, reference)  # too few pairs or constant references
+        if why is None and np.ptp(match) == 0:
+            why = f"{'every' if match[0] else 'no'} prediction within {bound:g}"
+        values[name], reasons[name] = (None, why) if why else (_correlation("pcc", match, reference), None)
+    return values, {k: v for k, v in reasons.items() if v}
+
+
+def mean_by_reference_band(predicted: np.ndarray, reference: np.ndarray) -> tuple[dict, dict]:
+    """Parikh et al. (section 3.3): the mean prediction where the reference is below 7 and where it
+    is 7 or more; a model that hears quality predicts clearly less in the first band."""
+    values, reasons = {}, {}
+    for name, band in zip(BAND_MEANS, (reference < BAND_EDGE, reference >= BAND_EDGE), strict=True):
+        values[name] = float(np.mean(predicted[band])) if band.any() else None
+        if not band.any():
+            reasons[name] = f"no reference {'below' if name == BAND_MEANS[0] else 'from'} {BAND_EDGE:g}"
+    return values, reasons
 
 
 def _undefined_correlation(predicted: np.ndarray, reference: np.ndarray) -> str | None:

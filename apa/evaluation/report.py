@@ -9,7 +9,7 @@ from pathlib import Path
 
 from apa.data.records import Scores
 from apa.data.scales import ASPECTS
-from apa.evaluation.metrics import Report
+from apa.evaluation.metrics import Report, metric_names
 
 # The papers' column order: phone, word, then utterance (sentence) aspects.
 COLUMNS = (
@@ -18,6 +18,7 @@ COLUMNS = (
     + [("sentence", a) for a in ASPECTS["sentence"]]
 )
 HEADINGS = {"phone": "Phone", "word": "Word", "sentence": "Utt"}
+SENTENCE_ANALYSES = [name for name in metric_names("sentence") if name not in metric_names("word")]
 SHORT = {"accuracy": "Acc", "stress": "Str", "total": "Tot", "fluency": "Flu", "prosodic": "Pro", "completeness": "Com"}
 
 
@@ -39,10 +40,10 @@ def markdown_table(report: Report) -> str:
             interval = report.ci95.get(f"{g}/{a}/{metric}")
             cells.append(f"{cell} [{number(interval[0], 2)}, {number(interval[1], 2)}]" if interval else cell)
         lines.append(f"| {metric.upper()} | " + " | ".join(cells) + " |")
-    if any(g == "sentence" for g, _ in columns):  # Parikh et al.'s match rates
-        for rate in ("exact", "within1", "within2"):
-            cells = [number(report.metrics.get(f"{g}/{a}/{rate}")) for g, a in columns]
-            lines.append(f"| {rate} | " + " | ".join(cells) + " |")
+    if any(g == "sentence" for g, _ in columns):  # Parikh et al.'s match rates and analyses
+        for name in SENTENCE_ANALYSES:
+            cells = [number(report.metrics.get(f"{g}/{a}/{name}")) for g, a in columns]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("| n | " + " | ".join(str(report.metrics[f"{g}/{a}/n"]) for g, a in columns) + " |")
     coverage = [report.coverage[f"{g}/{a}"]["rate"] for g, a in columns]
     lines.append("| coverage | " + " | ".join(number(c, 3) for c in coverage) + " |")
@@ -54,7 +55,9 @@ def markdown_table(report: Report) -> str:
     return (
         "\n".join(lines)
         + "\n\nPCC/SCC/RMSE with 95% bootstrap intervals over utterances; RMSE on the corpus's scales; "
-        "exact/within1/within2: share of sentence scores off by < 0.5, <= 1, <= 2.\n"
+        "exact/within1/within2: share of sentence scores off by < 0.5, <= 1, <= 2; within1_pcc/within2_pcc: "
+        "PCC of those within-1/within-2 match indicators with the reference; mean_ref_below7/mean_ref_from7: "
+        "mean prediction where the reference is below 7 / 7 or more (Parikh et al.).\n"
         + ("\n" + "\n".join(notes) + "\n" if notes else "")
     )
 
