@@ -52,9 +52,10 @@ def test_papers_hyperparameters():
     ma = compose_config("train", ["experiment=ma2025_fa"])
     assert (ma.lora.r, ma.trainer.arguments.num_train_epochs, ma.trainer.arguments.learning_rate) == (16, 2, 1e-4)
     assert ma.trainer.arguments.lr_scheduler_type == "cosine" and ma.decoding.readout == "soft"
+    assert ma.lora.target_modules.endswith("(q_proj|v_proj)")  # their ~10M trainable parameters
     wang = compose_config("train", ["experiment=wang2025_simpo"])
     arguments = wang.trainer.arguments
-    assert wang.lora.r == 8 and wang.prompt.name == "multi" and wang.prompt.score_tokens == "digits"
+    assert wang.lora.r == 8 and wang.prompt.name == "wang2025_multi" and wang.prompt.score_tokens == "digits"
     assert (arguments.per_device_train_batch_size, arguments.gradient_accumulation_steps) == (1, 8)
     assert (arguments.warmup_steps, arguments.learning_rate, arguments.num_train_epochs) == (0.1, 1e-4, 3)
     assert arguments.bf16 and (wang.objective.beta, wang.objective.gamma, wang.objective.ce_weight) == (0.1, 0.5, 0.1)
@@ -62,6 +63,6 @@ def test_papers_hyperparameters():
     single = compose_config("train", ["experiment=wang2025_ft_sentence_fluency"])
     assert single.prompt.aspects == {"sentence": ["fluency"]} and single.lora.r == 8
     parikh = compose_config("evaluate", ["experiment=parikh2025_zeroshot"])
-    assert parikh.prompt.name == "zeroshot" and list(parikh.split) == ["train", "test"]
+    assert parikh.prompt.name == "parikh2025" and list(parikh.split) == ["train", "test"]
     for cfg in (ma, wang, single, parikh):
         assert cfg.model._target_ == "apa.models.Qwen2AudioCheckpoint" and cfg.data._target_.endswith("Speechocean762")

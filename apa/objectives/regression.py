@@ -1,7 +1,14 @@
-"""Regression head (Ma et al. 2025): a head reads the hidden state that precedes each score slot
-and predicts the score; the loss is the mean squared error on the 0-1 scale (score / 10):
+"""Regression head (Ma et al. 2025).
+
+The paper's part: a regression head on the speech LLM predicts the score directly and is trained
+with a mean squared error, as the alternative to classification over score tokens. The paper does
+not spell out where the head reads, its shape or the target scale; these are our reading:
+- it reads the last layer's hidden state at the position just before each score slot (the one
+  whose next-token prediction would write the score), with the slot token masked, so every slot of
+  a multi-aspect answer gets its own prediction in one forward pass;
+- one linear output per aspect (``hidden_size`` makes it a small MLP), saved with the adapter;
+- the target is the score on a 0-1 scale (score / 10) and the loss the mean over slots:
     L_reg = (1/S) sum_slots (f_aspect(h_slot) - y / 10)^2
-The head is linear per aspect, or a small MLP with ``hidden_size``; it is saved with the adapter.
 """
 
 from __future__ import annotations
