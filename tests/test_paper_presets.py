@@ -37,6 +37,11 @@ def test_ma_presets_train_about_ten_million_parameters(experiment):
     assert trainable_lora_parameters(experiment) == 8_388_608
 
 
+def test_ma_fair_average_preset_trains_the_papers_loss_alone():
+    objective = instantiate(compose_config("train", ["experiment=ma2025_fa"]).objective)
+    assert (objective.slot_ce_weight, objective.ce_weight) == (0.0, 0.0)
+
+
 def test_wang_presets_adapt_every_language_model_projection():
     """r=8 on q, k, v, o (8 * 8192 each) and gate, up, down (8 * 15104 each), 32 layers:
     32 * (4 * 65,536 + 3 * 120,832) = 19,988,480."""
