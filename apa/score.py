@@ -1,0 +1,354 @@
+"""``apa score``: pronunciation scores of any recording at sentence, word and phone level.
+
+    apa score AUDIO --text "the words said"              # one recording: a table
+    apa score AUDIO --text "..." --json scores.json       # and its scores in the scores.json schema
+    apa score FOLDER                                      # every audio file in FOLDER (and below); the
+                                                          #   words said in <stem>.txt or <stem>.lab beside it
+    apa score --wav-scp data/test/wav.scp --text-file data/test/text   # a Kaldi pair
+    apa score ... --checkpoint outputs/train/runs/<time>  # any training run instead of the shipped adapter
+    apa score AUDIO --text "..." --phones "P1 P2 - P3"    # canonical phones by hand (words separated by -)
+
+(also ``python -m apa.score ...``). The model is a run folder, ``config.yaml`` and ``adapter/``
+(:class:`TrainedRun`), rebuilt as ``evaluate.py checkpoint=RUN_DIR`` rebuilds it and decoded with
+the run's own decoder; the shipped adapter ``pretrained/mini-speechocean762`` is such a folder.
+
+Audio is anything soundfile reads (WAV, FLAC, OGG, MP3, ...), any sample rate, mono or not: it
+is mixed to mono, resampled to 16 kHz and cut into chunks of at most 30 s whose scores are
+averaged, as in evaluation. The text is normalised as speechocean762 writes it and each word's
+canonical phones come from :mod:`apa.data.lexicon`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.utils import instantiate
+from rich.console import Console
+
+from apa.data.audio import AudioError, check_audio
+from apa.data.corpus import DataProblem, describe
+from apa.data.features import FeatureCache
+from apa.data.lexicon import LEXICON_FILE, Lexicon, LexiconError, OutOfVocabulary, parse_phones, words_of
+from apa.data.records import Scores, Utterance, WordScores
+from apa.data.speechocean762 import read_kaldi_table
+from apa.evaluation.decoding import DECODERS, Decoder
+from apa.evaluation.display import summary_table, utterance_view
+from apa.evaluation.report import predictions_json, write_json
+from apa.models import LoadedModel, ModelSource
+from apa.models.adapter import load_adapter
+from apa.objectives import Objective
+from apa.prompts import Prompt
+from apa.training import ADAPTER_DIR, RUN_CONFIG
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PRETRAINED = PROJECT_ROOT / "pretrained" / "mini-speechocean762"  # the shipped adapter, a run folder
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")  # what soundfile reads
+TEXT_SIDECARS = (".txt", ".lab")  # the words said, beside the audio file (the Montreal Forced Aligner's layout)
+DEFAULT_CACHE = "~/.cache/apa"  # as conf/paths/default.yaml: $APA_CACHE, else this
+WAY_OUT = (
+    'give the canonical phones by hand with --phones "P1 P2 - P3 ..." (one recording; words separated by -), '
+    "or put WORD<TAB>PHONES lines in a file and pass it with --lexicon FILE"
+)
+
+log = logging.getLogger(__name__)
+
+
+class ScoreInputError(ValueError):
+    """Inputs that cannot be scored; the message names them and says what to give instead."""
+
+
+@dataclass
+class TrainedRun:
+    """A training run's folder: ``config.yaml`` (the resolved config) and ``adapter/``. The model,
+    prompt and objective are instantiated from the config, as ``evaluate.py checkpoint=RUN_DIR`` does."""
+
+    folder: Path
+    config: dict[str, Any]
+
+    @classmethod
+    def open(cls, folder: Path) -> TrainedRun:
+        if not folder.is_dir():
+            if folder == PRETRAINED:
+                raise ScoreInputError(
+                    f"{folder}: the shipped adapter is not there (it comes with a clone of the apa repository, "
+                    "under pretrained/); pass --checkpoint RUN_DIR with any training run folder instead "
+                    "(train.py's outputs/train/runs/<time>, e.g. from `make demo`)"
+                )
+            raise ScoreInputError(f"{folder}: no such run folder (--checkpoint takes a train.py run folder)")
+        missing = [name for name in (RUN_CONFIG, f"{ADAPTER_DIR}/adapter_config.json") if not (folder / name).is_file()]
+        if missing:
+            raise ScoreInputError(
+                f"{folder}: not a run folder, {' and '.join(missing)} missing (train.py writes both when training ends)"
+            )
+        return cls(folder, yaml.safe_load((folder / RUN_CONFIG).read_text(encoding="utf-8")))
+
+    @cached_property
+    def model(self) -> ModelSource:
+        return instantiate(self.config["model"])
+
+    @cached_property
+    def prompt(self) -> Prompt:
+        return instantiate(self.config["prompt"])
+
+    @cached_property
+    def objective(self) -> Objective:
+        return instantiate(self.config["objective"])
+
+    def decoder(self) -> Decoder:
+        """How the run decoded its test split: its ``decoding`` choice, else its objective's own."""
+        chosen = self.config.get("decoding")
+        return instantiate(chosen) if chosen else DECODERS[self.objective.decoding]()
+
+    def load(self) -> LoadedModel:
+        model, processor = self.model.load()
+        return LoadedModel(load_adapter(model, processor, self.folder / ADAPTER_DIR, self.prompt.vocabulary), processor)
+
+    @property
+    def corpus(self) -> Path | None:
+        """The speechocean762 folder the run trained on, when it is on this machine (for its lexicon)."""
+        root = (self.config.get("data") or {}).get("root")
+        return Path(root).expanduser() if root and (Path(root).expanduser() / LEXICON_FILE).is_file() else None
+
+    @property
+    def needs_phones(self) -> bool:
+        """Whether the prompt writes canonical phones (phone scores, or ``{phones}`` in its instruction)."""
+        return "phone" in self.prompt.aspects or "{phones}" in self.prompt.instruction
+
+
+@dataclass(frozen=True)
+class Request:
+    """One recording to score: an id, the audio file, the words said and, optionally, their phones."""
+
+    uid: str
+    audio: Path
+    text: str
+    phones: str | None = None
+
+
+def one_recording(audio: Path, text: str | None, phones: str | None) -> list[Request]:
+    if text is None:
+        raise ScoreInputError(f'{audio}: give the words said with --text "..."')
+    return [Request(audio.stem, audio, text, phones)]
+
+
+def folder_recordings(folder: Path) -> list[Request]:
+    """Every audio file in ``folder`` and below, its text in ``<stem>.txt`` or ``<stem>.lab`` beside it."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise ScoreInputError(f"{folder}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in it or below")
+    requests, problems, seen = [], [], {}
+    for path in files:
+        sidecar = next((path.with_suffix(s) for s in TEXT_SIDECARS if path.with_suffix(s).is_file()), None)
+        if path.stem in seen:
+            problems.append(DataProblem(str(path), f"the same name as {seen[path.stem]}; ids come from file names"))
+        elif sidecar is None:
+            problems.append(DataProblem(str(path), f"no text beside it ({' or '.join(TEXT_SIDECARS)})"))
+        else:
+            requests.append(Request(path.stem, path, sidecar.read_text(encoding="utf-8")))
+        seen.setdefault(path.stem, path)
+    refuse(problems, folder)
+    return requests
+
+
+def kaldi_recordings(wav_scp: Path, text_file: Path, audio_root: Path | None) -> list[Request]:
+    """A Kaldi ``wav.scp`` and ``text`` pair. Relative audio paths are taken from ``audio_root``,
+    by default the folder above wav.scp's (Kaldi's ``data/<split>/`` layout, as speechocean762)."""
+    wavs, problems = read_kaldi_table(wav_scp)
+    texts, text_problems = read_kaldi_table(text_file)
+    problems += text_problems
+    root = audio_root if audio_root is not None else wav_scp.resolve().parent.parent
+    requests = []
+    for uid, location in wavs.items():
+        if location.endswith("|"):
+            problems.append(DataProblem(uid, f"{wav_scp}: command pipes are not read; convert the audio to a file"))
+        elif uid not in texts:
+            problems.append(DataProblem(uid, f"listed in {wav_scp} but not in {text_file}"))
+        else:
+            requests.append(Request(uid, root / location, texts[uid]))
+    problems += [DataProblem(uid, f"listed in {text_file} but not in {wav_scp}") for uid in texts.keys() - wavs.keys()]
+    refuse(problems, wav_scp)
+    return requests
+
+
+def refuse(problems: list[DataProblem], source: Path | str) -> None:
+    if problems:
+        raise ScoreInputError(f"{source}: {describe(problems)}")
+
+
+def check_recordings(requests: list[Request]) -> None:
+    """Every audio file exists, reads and has samples (headers only, before any model loads)."""
+    problems = []
+    for request in requests:
+        try:
+            check_audio(request.audio)
+        except AudioError as error:
+            problems.append(DataProblem(request.uid, str(error)))
+    if len(requests) == 1 and problems:
+        raise AudioError(problems[0].message)  # it names the file
+    refuse(problems, "audio")
+
+
+def placeholder_scores(words: Sequence[str], phones: Sequence[Sequence[str]]) -> Scores:
+    """The words and their canonical phones with every score unknown (``None``). The decoders read
+    only this structure of an utterance's scores (they render the answer's template from
+    :func:`apa.prompts.slots.blank`), never its values, so an unlabelled recording needs no labels."""
+    return Scores(
+        words=tuple(
+            WordScores(w, phones=tuple(p), phones_accuracy=(None,) * len(p)) for w, p in zip(words, phones, strict=True)
+        )
+    )
+
+
+def unlabelled(request: Request, lexicon: Lexicon | None) -> Utterance:
+    """The utterance a decoder reads: the normalised text, the words and their canonical phones
+    (by hand, from the lexicon, or none when the prompt writes no phones)."""
+    words = words_of(request.text)
+    if request.phones is not None:
+        phones = parse_phones(request.phones, words)
+    elif lexicon is not None:
+        phones = lexicon.phones(words)
+    else:
+        phones = [()] * len(words)
+    return Utterance(request.uid, " ".join(words), request.audio, placeholder_scores(words, phones))
+
+
+def utterances(requests: list[Request], lexicon: Lexicon | None) -> list[Utterance]:
+    """Every request as an utterance; every text problem of a batch reported at once."""
+    built, problems = [], []
+    for request in requests:
+        try:
+            built.append(unlabelled(request, lexicon))
+        except OutOfVocabulary as error:
+            problems.append(DataProblem(request.uid, f"{error}; {WAY_OUT}"))
+        except LexiconError as error:
+            problems.append(DataProblem(request.uid, str(error)))
+    if len(requests) == 1 and problems:
+        raise LexiconError(str(problems[0]))
+    refuse(problems, "text")
+    return built
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("APA_CACHE", DEFAULT_CACHE)).expanduser()
+
+
+def predict(run: TrainedRun, loaded: LoadedModel, batch: list[Utterance], cache: Path) -> dict[str, Scores]:
+    """The run's scores of ``batch``, decoded as the run decodes its test split (features cached)."""
+    model, processor = loaded
+    features = FeatureCache(str(cache / "features")).load(batch, processor.feature_extractor)
+    decoded = run.decoder().predict(model, processor, run.prompt, batch, features, run.objective.masks_slots)
+    return {u.id: decoded[u.id].scores for u in batch}
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="apa score",
+        description="Score the pronunciation of recordings at sentence, word and phone level.",
+        epilog="Runs offline on a CPU. Scores: sentence and word 0-10, phones 0-2 (speechocean762's scales).",
+    )
+    parser.add_argument(
+        "audio", nargs="?", type=Path, metavar="AUDIO", help="an audio file, or a folder of them (texts beside)"
+    )
+    parser.add_argument("--text", metavar="TEXT", help="the words said (one audio file)")
+    parser.add_argument(
+        "--phones", metavar="PHONES", help='canonical phones by hand, words separated by "-" (one audio file)'
+    )
+    parser.add_argument(
+        "--wav-scp", type=Path, metavar="FILE", help="a Kaldi wav.scp (with --text-file): score every line"
+    )
+    parser.add_argument("--text-file", type=Path, metavar="FILE", help="the Kaldi text file that goes with --wav-scp")
+    parser.add_argument(
+        "--audio-root", type=Path, metavar="DIR", help="where wav.scp's relative paths start (default: its ../)"
+    )
+    parser.add_argument(
+        "--checkpoint", type=Path, default=PRETRAINED, metavar="RUN_DIR", help="a run folder (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--lexicon",
+        type=Path,
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="a speechocean762 folder or a WORD<TAB>PHONES file, before the run's corpus and cmudict (repeatable)",
+    )
+    parser.add_argument(
+        "--json", type=Path, metavar="OUT", help="write the scores here in the speechocean762 scores.json schema"
+    )
+    return parser
+
+
+def requests_from(args: argparse.Namespace) -> list[Request]:
+    """What to score, from exactly one of: an audio file, a folder, a Kaldi pair."""
+    if (args.audio is None) == (args.wav_scp is None):
+        raise ScoreInputError("give an audio file or folder, or --wav-scp with --text-file (one of them)")
+    if args.wav_scp is not None:
+        if args.text_file is None or args.text is not None or args.phones is not None:
+            raise ScoreInputError("--wav-scp takes its texts from --text-file (not --text or --phones)")
+        return kaldi_recordings(args.wav_scp, args.text_file, args.audio_root)
+    if not args.audio.exists():
+        raise AudioError(f"{args.audio}: no such audio file or folder")
+    if args.audio.is_dir():
+        if args.text is not None or args.phones is not None:
+            raise ScoreInputError(f"{args.audio}: a folder's texts come from <stem>.txt files, not --text or --phones")
+        return folder_recordings(args.audio)
+    return one_recording(args.audio, args.text, args.phones)
+
+
+def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
+    requests = requests_from(args)
+    check_recordings(requests)
+    run = TrainedRun.open(args.checkpoint)
+    lexicon = None
+    if run.needs_phones and any(r.phones is None for r in requests):
+        lexicon = Lexicon.standard([*args.lexicon, *filter(None, [run.corpus])])
+        log.info("canonical phones from %s", ", then ".join(lexicon.names))
+    batch = utterances(requests, lexicon)
+    log.info("scoring %d recording(s) with %s", len(batch), run.folder)
+    scores = predict(run, run.load(), batch, cache_dir())
+    texts = {u.id: u.text for u in batch}
+    if len(batch) == 1:
+        console.print(utterance_view(batch[0].id, batch[0].text, scores[batch[0].id]))
+    else:
+        console.print(summary_table(scores, texts))
+        if args.json is None:
+            console.print("every word's and phone's scores: --json OUT", style="dim")
+    if args.json is not None:
+        write_json(args.json, predictions_json(scores, texts))
+        console.print(f"scores of {len(scores)} recording(s) written to {args.json}")
+    return scores
+
+
+def quiet_libraries() -> None:
+    """apa's own progress bars and notes only: the libraries' loading bars, their INFO logs and a
+    deprecation warning PEFT triggers (not ours to fix) would bury the table."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO)
+    datasets.disable_progress_bars()
+    transformers_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    quiet_libraries()
+    try:
+        score(args, Console())
+    except (ScoreInputError, AudioError, LexiconError, FileNotFoundError) as error:
+        sys.exit(f"apa score: error: {error}")
+
+
+if __name__ == "__main__":
+    main()
