@@ -1,7 +1,9 @@
-"""Build a cached folder so that readers see it whole or not at all, even with parallel builders."""
+"""Folders that readers see whole or not at all: cached builds (even with parallel builders) and
+Trainer checkpoints."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -25,3 +27,23 @@ def build_folder(target: Path) -> Iterator[Path]:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_folder(staging: Path, target: Path) -> None:
+    """Move the finished folder ``staging`` to ``target`` in one rename, replacing whatever
+    ``target`` held (an older, incomplete copy). Files are flushed to disk first, so that after a
+    crash ``target`` is the old folder, no folder, or the new one, never a part of one."""
+    for path in staging.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    if target.exists():
+        discarded = target.with_name(f".{target.name}-replaced-{os.getpid()}")
+        target.rename(discarded)
+        shutil.rmtree(discarded)
+    staging.rename(target)
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself
+    finally:
+        os.close(directory)

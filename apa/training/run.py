@@ -34,6 +34,8 @@ from apa.models.heads import save_head_spec
 from apa.models.score_tokens import add_score_tokens
 from apa.objectives import Objective
 from apa.prompts import Prompt
+from apa.training.checkpoints import checkpoint_to_resume
+from apa.training.checks import check_settings
 from apa.training.examples import ExampleSet, TrainingCollator, build_examples
 from apa.training.trainer import Scorer, ScoringTrainer, TrainerSettings
 
@@ -148,11 +150,13 @@ def run(job: TrainJob) -> float | None:
     """Train, save the adapter, evaluate the test split; returns ``job.optimized_metric`` (the
     final training loss when there is no evaluation), what a Hydra sweeper optimises."""
     job.objective.check(job.prompt)  # a bad combination fails before any model is loaded
+    check_settings(job.lora, job.trainer.arguments)
     evaluates_dev = check_dev_split(job)
     set_seed(job.seed)
     processes = PartialState(cpu=not torch.cuda.is_available())  # joins torchrun's / accelerate's processes
     (run_dir,) = broadcast_object_list([str(job.output_dir)])  # every process writes to rank 0's run folder
     run_dir = Path(run_dir)
+    resume_from = checkpoint_to_resume(job.trainer.resume, run_dir / CHECKPOINT_DIR)  # before any model loads
     with job.logger.session(job.config, run_dir) as tracker:
         with processes.main_process_first():  # one process downloads or builds the model, then the others load it
             model, processor = job.model.load()
@@ -180,7 +184,7 @@ def run(job: TrainJob) -> float | None:
             dev_scores=scores,
             callbacks=job.callbacks,
         )
-        result = trainer.train(resume_from_checkpoint=job.trainer.resume or None)
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         if trainer.state.best_model_checkpoint:
             best = {"dev/best_metric": trainer.state.best_metric, "dev/best_step": trainer.state.best_global_step}
             log.info("kept %s, the best on the dev split (%s)", trainer.state.best_model_checkpoint, best)

@@ -23,6 +23,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from apa.objectives import Objective, ObjectiveOutput
+from apa.training.checkpoints import AtomicCheckpoints
 
 
 class Scorer(nn.Module):
@@ -63,7 +64,7 @@ class TrainerSettings:
             raise TypeError(f"trainer.arguments: {error} (see transformers.TrainingArguments)") from error
 
 
-class ScoringTrainer(Trainer):
+class ScoringTrainer(AtomicCheckpoints, Trainer):
     """``Trainer`` whose loss comes from the :class:`Scorer`; logs every part of the objective
     (averaged between logging steps, and across processes) and the throughput."""
 
@@ -136,6 +137,8 @@ class ScoringTrainer(Trainer):
         return self.accelerator.unwrap_model(self.model).model
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        if not self.args.should_save:  # only the main process writes the adapter
+            return
         output_dir = output_dir or self.args.output_dir
         self.peft_model().save_pretrained(output_dir)
         if self.processing_class is not None:
