@@ -3,7 +3,8 @@
 ``conf/logger/wandb.yaml`` names the project, group, tags and run name, so the runs of one sweep
 group together; ``logger=none`` sets ``mode: disabled``. Tracking must never cost a run: when W&B
 cannot start (no API key, no network), the run falls back to offline mode, then to no tracking,
-with a warning that says why.
+with a warning that says why. W&B's own wait for its server (``init_timeout``, 90 s by default,
+about 95 s in all) is bounded by ``logger.init_timeout``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class WandbLogger:
     """One W&B run per training or evaluation job.
 
     ``mode`` None defers to the ``WANDB_MODE`` environment variable (W&B's own default: online).
+    ``init_timeout``: seconds W&B may wait for its server before the run goes on offline.
     """
 
     project: str = "apa"
@@ -36,12 +38,16 @@ class WandbLogger:
     name: str | None = None
     tags: list[str] = field(default_factory=list)
     mode: str | None = None
+    init_timeout: float = 20.0
     run: Any = field(default=None, init=False, repr=False)
     location: str | None = field(default=None, init=False)  # the run's page, or its offline folder
 
     def __post_init__(self) -> None:
         if self.mode is not None and self.mode not in MODES:
             raise ValueError(f"logger.mode={self.mode!r} is not one of {', '.join(MODES)} or null")
+        timeout = self.init_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"logger.init_timeout={self.init_timeout!r}: expected a positive number of seconds")
 
     @property
     def enabled(self) -> bool:
@@ -68,13 +74,21 @@ class WandbLogger:
             tags=list(self.tags),
             config=dict(config),
             dir=str(run_dir),
+            settings=wandb.Settings(init_timeout=self.init_timeout),
         )
         attempts = list(dict.fromkeys([self.mode, "offline"])) if self.enabled and self.is_main_process() else []
         for mode in attempts:
+            if mode != "offline":
+                log.info("starting W&B; waiting at most logger.init_timeout=%g s for its server", self.init_timeout)
             try:
                 self.run = wandb.init(mode=mode, **settings)
             except Exception as error:  # wandb raises many types; none may end the job
-                log.warning("W&B could not start in mode %s: %s", mode or "default", error)
+                log.warning(
+                    "W&B could not start in mode %s (waited at most logger.init_timeout=%g s): %s",
+                    mode or "default",
+                    self.init_timeout,
+                    error,
+                )
                 continue
             self.location = getattr(self.run, "url", None) or self._offline_folder()
             return

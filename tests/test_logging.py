@@ -84,3 +84,37 @@ def test_location_points_at_the_offline_run(tmp_path):
     with logger.session({}, tmp_path):
         pass
     assert logger.location.startswith(str(tmp_path / "wandb" / "offline-run-")) and "wandb sync" in logger.location
+
+
+def test_the_wait_for_w_and_b_is_bounded_and_logged(fake_wandb, monkeypatch, tmp_path, caplog):
+    _, failing = fake_wandb
+    failing.add("online")
+    seen = []
+    init = apa.logging.wandb.init
+    monkeypatch.setattr(apa.logging.wandb, "init", lambda **kw: seen.append(kw["settings"]) or init(**kw))
+    logger = WandbLogger(mode="online", init_timeout=5)
+    with caplog.at_level("INFO", logger="apa.logging"):
+        logger.start({}, tmp_path)
+    assert [s.init_timeout for s in seen] == [5, 5] and logger.run.mode == "offline"
+    assert "waiting at most logger.init_timeout=5 s" in caplog.text
+    assert "could not start in mode online (waited at most logger.init_timeout=5 s)" in caplog.text
+
+
+def test_a_bad_key_without_network_falls_back_to_offline(monkeypatch, tmp_path, caplog):
+    """The real W&B, its server unreachable: it gives up after init_timeout, the run goes on offline."""
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    apa.logging.wandb.teardown()  # W&B reads the environment when it sets up
+    logger = WandbLogger(mode="online", init_timeout=1)
+    try:
+        with caplog.at_level("WARNING", logger="apa.logging"), logger.session({}, tmp_path):
+            assert logger.location.startswith(str(tmp_path / "wandb" / "offline-run-"))
+    finally:
+        apa.logging.wandb.teardown()
+    assert "could not start in mode online (waited at most logger.init_timeout=1 s)" in caplog.text
+
+
+@pytest.mark.parametrize("bad", [0, -5, "soon", True])
+def test_bad_init_timeout_is_rejected(bad):
+    with pytest.raises(ValueError, match=r"logger\.init_timeout="):
+        WandbLogger(init_timeout=bad)
