@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from apa.data.audio import SAMPLE_RATE, AudioError, load_audio, split_into_chunks
+from apa.data.audio import SAMPLE_RATE, AudioError, check_audio, load_audio, split_into_chunks
 
 
 def test_reads_real_upper_case_wav(real_wav):
@@ -60,3 +60,35 @@ def test_long_audio_is_split_into_equal_chunks(seconds, chunks):
     assert all(len(p) <= 30 * SAMPLE_RATE for p in pieces)
     assert max(len(p) for p in pieces) - min(len(p) for p in pieces) <= 1
     assert np.array_equal(np.concatenate(pieces), audio)  # nothing lost, order kept
+
+
+def truncated_copy(real_wav, path, keep_bytes: int):
+    """The first ``keep_bytes`` of a real recording, its header still promising the whole."""
+    path.write_bytes(real_wav.read_bytes()[:keep_bytes])
+    return path
+
+
+def test_truncated_wav_is_detected(real_wav, tmp_path):
+    """A cut download: libsndfile reads the 100 samples that are there as a 0.006 s recording."""
+    path = truncated_copy(real_wav, tmp_path / "cut.WAV", 44 + 200)
+    assert soundfile.info(path).frames == 100  # what the file holds, silently
+    promised = soundfile.info(real_wav).frames
+    message = rf"cut\.WAV: truncated: the WAV header promises {promised} samples .* but the file holds 100 \(0\.006 s\)"
+    with pytest.raises(AudioError, match=message):
+        check_audio(path)
+    with pytest.raises(AudioError, match="truncated"):
+        load_audio(path)
+    with pytest.raises(AudioError, match="utt: truncated"):
+        check_audio(path.read_bytes(), name="utt")
+
+
+def test_whole_wavs_pass_the_length_check(real_wav, tmp_path):
+    assert check_audio(real_wav) == pytest.approx(soundfile.info(real_wav).duration)
+    with_metadata = tmp_path / "tagged.wav"  # a LIST chunk after the data; odd-sized chunks are padded
+    soundfile.write(with_metadata, np.zeros(1001, dtype=np.float32), SAMPLE_RATE, subtype="PCM_U8")
+    with soundfile.SoundFile(with_metadata, "r+") as file:
+        file.title = "odd"
+    assert check_audio(with_metadata) == pytest.approx(1001 / SAMPLE_RATE)
+    flac = tmp_path / "clip.flac"  # other formats are left to libsndfile
+    soundfile.write(flac, np.zeros(1600, dtype=np.float32), SAMPLE_RATE)
+    assert check_audio(flac) == pytest.approx(0.1)

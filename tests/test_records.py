@@ -74,8 +74,21 @@ def broken(change):
         (lambda e: e["words"][0]["phones-accuracy"].__setitem__(1, 2.4), r"phone 1 \(UH0\): 2.4 is outside"),
         (lambda e: e["words"][0].pop("phones"), r"'phones' must be a list"),
         (lambda e: e.update(words="GOOD JOB"), r"'words' must be a list"),
+        (lambda e: e["words"][0].update(stress=7), r"'stress': 7 is not a word stress label .*only 5 or 10"),
     ],
-    ids=["missing", "range", "string", "bool", "nan", "stress", "lengths", "phone-range", "no-phones", "words"],
+    ids=[
+        "missing",
+        "range",
+        "string",
+        "bool",
+        "nan",
+        "stress",
+        "lengths",
+        "phone-range",
+        "no-phones",
+        "words",
+        "stress-between",
+    ],
 )
 def test_bad_labels_are_named(change, message):
     with pytest.raises(LabelError, match=message):
@@ -85,6 +98,8 @@ def test_bad_labels_are_named(change, message):
 def test_predictions_may_leave_scores_out():
     prediction = Scores.from_json({"accuracy": 7, "words": [{"text": "GOOD", "phones": ["G"]}]}, "p", complete=False)
     assert prediction.accuracy == 7 and prediction.fluency is None
+    soft = Scores.from_json({"words": [{"text": "GOOD", "stress": 7.5}]}, "p", complete=False)
+    assert soft.words[0].stress == 7.5  # a prediction may fall between the two stress labels
     assert prediction.words[0].phones_accuracy == (None,)
     assert prediction.to_json() == {"accuracy": 7, "words": [{"text": "GOOD", "phones": ["G"]}]}
 

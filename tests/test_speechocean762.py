@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from apa.data import CorpusError, Speechocean762, Speechocean762Hub, load_audio
+from apa.data import CorpusError, LabelError, Speechocean762, Speechocean762Hub, load_audio
 from apa.data.speechocean762 import KALDI_FILES
 
 
@@ -123,6 +123,58 @@ def break_kaldi_line(root):
     return "wav.scp:4", "expected 'key value'"
 
 
+def break_truncated_audio(root):
+    uid, wav = first_wav(root)
+    wav.write_bytes(wav.read_bytes()[: 44 + 200])  # the header still promises the whole recording
+    return uid, "truncated: the WAV header promises"
+
+
+def break_extra_word(root):
+    uid, _ = first_wav(root)
+    edit_labels(root, lambda labels: labels[uid]["words"].append({**labels[uid]["words"][0], "text": "EXTRA"}))
+    return uid, "are not the text"
+
+
+def break_missing_word(root):
+    uid, _ = first_wav(root)
+    edit_labels(root, lambda labels: labels[uid]["words"].pop())
+    return uid, "are not the text"
+
+
+def break_other_word(root):
+    uid, _ = first_wav(root)
+    edit_labels(root, lambda labels: labels[uid]["words"][0].update(text="OTHER"))
+    return uid, "['OTHER',"
+
+
+def break_duplicated_key(root):
+    uid, _ = first_wav(root)
+    path = root / "resource" / "scores.json"
+    path.write_text(path.read_text().replace(f'"{uid}": {{', f'"{uid}": {{"fluency": 1, ', 1))
+    return uid, "resource/scores.json: 'fluency' appears more than once"
+
+
+def break_duplicated_utterance(root):
+    uid, _ = first_wav(root)
+    path = root / "resource" / "scores.json"
+    entry = json.dumps(json.loads(path.read_text())[uid])
+    path.write_text(path.read_text().replace("{", f'{{"{uid}": {entry}, ', 1))
+    return uid, "has more than one entry in resource/scores.json"
+
+
+def break_stress(root):
+    uid, _ = first_wav(root)
+    edit_labels(root, lambda labels: labels[uid]["words"][0].update(stress=7))
+    return uid, "'stress': 7 is not a word stress label (the corpus marks only 5 or 10)"
+
+
+def break_no_speaker(root):
+    uid, _ = first_wav(root)
+    path = root / "train" / "utt2spk"
+    path.write_text("".join(line + "\n" for line in path.read_text().splitlines() if not line.startswith(uid)))
+    return uid, "has no speaker: train/utt2spk does not list it"
+
+
 BREAKAGES = [
     break_missing_audio,
     break_unreadable_audio,
@@ -132,6 +184,14 @@ BREAKAGES = [
     break_unequal_phones,
     break_out_of_range,
     break_kaldi_line,
+    break_truncated_audio,
+    break_extra_word,
+    break_missing_word,
+    break_other_word,
+    break_duplicated_key,
+    break_duplicated_utterance,
+    break_stress,
+    break_no_speaker,
 ]
 
 
@@ -208,3 +268,26 @@ def test_hub_duplicates_are_problems(hub_copies, tmp_path):
     doubled.save_to_disk(str(tmp_path / "doubled"))
     with pytest.raises(CorpusError, match="appears 2 times"):
         Speechocean762Hub(str(tmp_path / "doubled")).utterances("train")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_files_that_are_not_utf8_are_named(small_copy, encoding):
+    labels = small_copy / "resource" / "scores.json"
+    labels.write_text(labels.read_text().replace('{"', '{"\u00e9', 1), encoding=encoding)  # an accented id
+    with pytest.raises(LabelError, match=r"resource/scores\.json: not UTF-8 text .*save it as UTF-8"):
+        Speechocean762(str(small_copy)).utterances("train")
+    utt2spk = small_copy / "test" / "utt2spk"
+    utt2spk.write_text(utt2spk.read_text(), encoding="utf-16")
+    with pytest.raises(LabelError, match=r"test/utt2spk: not UTF-8 text"):
+        Speechocean762(str(small_copy)).utterances("test")
+
+
+def test_hub_rows_without_a_speaker_are_problems(hub_copies, tmp_path):
+    from datasets import load_from_disk
+
+    _, sources = hub_copies
+    train = load_from_disk(str(sources[0]))["train"]
+    nobody = train.map(lambda row, i: {"speaker": None if i == 0 else row["speaker"]}, with_indices=True)
+    nobody.save_to_disk(str(tmp_path / "nobody"))
+    with pytest.raises(CorpusError, match="row 0: no speaker"):
+        Speechocean762Hub(str(tmp_path / "nobody")).utterances("train")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ AudioSource = Path | str | bytes
 
 
 class AudioError(ValueError):
-    """An audio file that is missing, unreadable or empty; the message names it."""
+    """An audio file that is missing, unreadable, empty or truncated; the message names it."""
 
 
 def _open(source: AudioSource, name: str | None) -> tuple[Path | io.BytesIO, str]:
@@ -30,6 +31,46 @@ def _open(source: AudioSource, name: str | None) -> tuple[Path | io.BytesIO, str
     return path, name or str(path)
 
 
+UNKNOWN_LENGTH = 0xFFFFFFFF  # a WAV written as a stream, its length never filled in
+HEADER_BYTES = 4096  # where a WAV's data chunk starts (after fmt and any metadata chunks)
+
+
+def wav_data_chunk(header: bytes) -> tuple[int, int, int] | None:
+    """(block align, declared size and offset of the ``data`` chunk) of a RIFF/WAVE file's first
+    bytes, or None for other formats (or a header that hides them)."""
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    offset, block_align = 12, None
+    while offset + 8 <= len(header):
+        chunk, size = header[offset : offset + 4], struct.unpack_from("<I", header, offset + 4)[0]
+        if chunk == b"fmt " and offset + 22 <= len(header):
+            block_align = struct.unpack_from("<H", header, offset + 20)[0]
+        if chunk == b"data":
+            return (block_align, size, offset + 8) if block_align else None
+        offset += 8 + size + (size & 1)  # chunks are word-aligned
+    return None
+
+
+def _check_whole(handle: Path | io.BytesIO, label: str, frames: int, sample_rate: int) -> None:
+    """A WAV whose header promises more samples than the file holds was cut short (a truncated
+    download or copy); libsndfile silently reads what is there, so it is caught here."""
+    if isinstance(handle, Path):
+        with handle.open("rb") as file:
+            header, size = file.read(HEADER_BYTES), handle.stat().st_size
+    else:
+        header, size = handle.getbuffer()[:HEADER_BYTES].tobytes(), handle.getbuffer().nbytes
+    chunk = wav_data_chunk(header)
+    if chunk is None or chunk[1] == UNKNOWN_LENGTH:
+        return
+    block_align, declared, offset = chunk
+    if declared > size - offset:
+        promised = declared // block_align
+        raise AudioError(
+            f"{label}: truncated: the WAV header promises {promised} samples ({promised / sample_rate:.3f} s) "
+            f"but the file holds {frames} ({frames / sample_rate:.3f} s)"
+        )
+
+
 def check_audio(source: AudioSource, name: str | None = None) -> float:
     """Read only the header: the duration in seconds, or :class:`AudioError` for a bad file."""
     handle, label = _open(source, name)
@@ -39,6 +80,7 @@ def check_audio(source: AudioSource, name: str | None = None) -> float:
         raise AudioError(f"{label}: not a readable audio file ({error})") from error
     if info.frames == 0:
         raise AudioError(f"{label}: the audio is empty (0 samples)")
+    _check_whole(handle, label, info.frames, info.samplerate)
     return info.frames / info.samplerate
 
 
@@ -51,6 +93,7 @@ def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE, name: str | 
         raise AudioError(f"{label}: not a readable audio file ({error})") from error
     if samples.shape[0] == 0:
         raise AudioError(f"{label}: the audio is empty (0 samples)")
+    _check_whole(handle, label, samples.shape[0], file_rate)
     mono = samples.mean(axis=1)
     if file_rate != sample_rate:
         mono = soxr.resample(mono, file_rate, sample_rate)

@@ -3,20 +3,29 @@
 One structure serves labels and predictions: a prediction is a :class:`Scores` whose unknown
 values are ``None`` (and omitted from JSON). Scores stay on the corpus's native scales
 (:mod:`apa.data.scales`).
+
+Reading a scores file guesses nothing: a key written twice in one object is dropped with all its
+values (which one was meant is unknown) and recorded, keys outside the schema are listed, and a
+file that is not UTF-8 JSON is named.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from apa.data.scales import ASPECTS, SENTENCE_ASPECTS, WORD_ASPECTS, scale_of
+from apa.data.scales import ASPECTS, SENTENCE_ASPECTS, WORD_ASPECTS, ZERO_TO_TEN, Scale, scale_of
 
 PHONES_ACCURACY_KEY = "phones-accuracy"  # the official schema's spelling
+SENTENCE_KEYS = frozenset({*SENTENCE_ASPECTS, "text", "words"})
+WORD_KEYS = frozenset({*WORD_ASPECTS, "text", "phones", PHONES_ACCURACY_KEY, "mispronunciations"})
+DUPLICATED_KEYS, UNKNOWN_KEYS = "duplicated keys", "unknown keys"  # what reading a scores file ignores
 
 
 class LabelError(ValueError):
@@ -110,12 +119,34 @@ class Utterance:
         return tuple(word.text for word in self.scores.words)
 
 
-def read_entries(path: Path, missing: str = "no such scores file") -> dict[str, Any]:
-    """The raw entries of a scores.json-schema file, keyed by utterance id."""
+class JsonObject(dict):
+    """A JSON object without the keys it wrote more than once (``duplicated``)."""
+
+    duplicated: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> JsonObject:
+    counts = Counter(key for key, _ in pairs)
+    entry = JsonObject((key, value) for key, value in pairs if counts[key] == 1)
+    entry.duplicated = tuple(sorted(key for key, count in counts.items() if count > 1))
+    return entry
+
+
+def read_text(path: Path) -> str:
+    """A text file that must be UTF-8 (a UTF-16 export, say, is named, not garbled)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise LabelError(f"{path}: not UTF-8 text ({error}); save it as UTF-8") from error
+
+
+def read_entries(path: Path, missing: str = "no such scores file") -> JsonObject:
+    """The raw entries of a scores.json-schema file, keyed by utterance id; keys written twice
+    are left out, and recorded for :func:`duplicated_keys`."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: {missing}")
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
+        entries = json.loads(read_text(path), object_pairs_hook=_json_object)
     except json.JSONDecodeError as error:
         raise LabelError(f"{path}: not valid JSON ({error})") from error
     if not isinstance(entries, dict):
@@ -123,14 +154,59 @@ def read_entries(path: Path, missing: str = "no such scores file") -> dict[str, 
     return entries
 
 
-def read_scores(path: str | Path, complete: bool = True) -> tuple[dict[str, Scores], dict[str, str]]:
-    """A file in the scores.json schema: scores and texts by utterance id (labels when
-    ``complete``, else predictions, which may leave scores out)."""
+def duplicated_keys(value: Any, where: str) -> list[str]:
+    """Every key written more than once in ``value`` or anything inside it, with its place."""
+    found = [f"{where}: {key!r} appears more than once" for key in getattr(value, "duplicated", ())]
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found += duplicated_keys(item, f"{where} {key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += duplicated_keys(item, f"{where}[{i}]")
+    return found
+
+
+def unknown_keys(entry: Any, where: str) -> list[str]:
+    """Keys of an utterance's entry, or of its words, that the scores.json schema does not have
+    (a misspelt ``acuracy`` would otherwise leave its column silently empty)."""
+    if not isinstance(entry, Mapping):
+        return []
+    found = _unknown(entry, SENTENCE_KEYS, where)
+    words = entry.get("words")
+    for i, word in enumerate(words if isinstance(words, list) else []):
+        if isinstance(word, Mapping):
+            found += _unknown(word, WORD_KEYS, f"{where} words[{i}]")
+    return found
+
+
+def _unknown(entry: Mapping[str, Any], known: frozenset[str], where: str) -> list[str]:
+    found = []
+    for key in sorted(set(entry) - known):
+        close = difflib.get_close_matches(key, known, n=1)
+        found.append(f"{where}: unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return found
+
+
+class ScoresFile(NamedTuple):
+    scores: dict[str, Scores]
+    texts: dict[str, str]
+    ignored: dict[str, list[str]]  # DUPLICATED_KEYS / UNKNOWN_KEYS -> what was left out, with its place
+
+
+def read_scores(path: str | Path, complete: bool = True) -> ScoresFile:
+    """A file in the scores.json schema: scores and texts by utterance id, and what was ignored.
+    Labels (``complete``) must be unambiguous: a duplicated key is an error. Predictions may leave
+    scores out; their duplicated keys are left out too (missing), and listed."""
     path = Path(path)
     entries = read_entries(path)
+    duplicated = duplicated_keys(entries, str(path))
+    if duplicated and complete:
+        raise LabelError(f"{len(duplicated)} duplicated keys in labels:\n  " + "\n  ".join(duplicated))
     scores = {uid: Scores.from_json(entry, f"{path} {uid}", complete) for uid, entry in entries.items()}
     texts = {uid: entry["text"] for uid, entry in entries.items() if isinstance(entry.get("text"), str)}
-    return scores, texts
+    unknown = [problem for uid, entry in entries.items() for problem in unknown_keys(entry, f"{path} {uid}")]
+    ignored = {name: found for name, found in ((DUPLICATED_KEYS, duplicated), (UNKNOWN_KEYS, unknown)) if found}
+    return ScoresFile(scores, texts, ignored)
 
 
 def _word_to_json(word: WordScores) -> dict[str, Any]:
@@ -183,4 +259,14 @@ def _check(value: Any, place: tuple[str, str], where: str, complete: bool) -> fl
     scale = scale_of(*place)
     if not scale.contains(value):
         raise LabelError(f"{where}: {value} is outside the {place[0]} {place[1]} scale 0-{scale.native_max:g}")
+    allowed = _only_labels(scale)
+    if complete and allowed and value not in allowed:
+        shown = " or ".join(f"{a:g}" for a in allowed)
+        raise LabelError(f"{where}: {value} is not a {place[0]} {place[1]} label (the corpus marks only {shown})")
     return value
+
+
+def _only_labels(scale: Scale) -> tuple[float, ...]:
+    """The only values a label may take on a scale with only some classes (word stress: right, 10,
+    or wrong, 5); empty when any value on the scale is a label. Predictions may fall in between."""
+    return () if scale.classes == ZERO_TO_TEN else tuple(scale.to_native(c) for c in scale.classes)

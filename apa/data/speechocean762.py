@@ -15,7 +15,7 @@ from typing import Any
 
 from apa.data.audio import AudioError, check_audio
 from apa.data.corpus import DataProblem, SpeakerHeldOut, accept
-from apa.data.records import LabelError, Scores, Utterance, read_entries
+from apa.data.records import LabelError, Scores, Utterance, duplicated_keys, read_entries, read_text
 
 SPLITS = ("train", "test")
 KALDI_FILES = ("wav.scp", "text", "utt2spk", "spk2age", "spk2gender")
@@ -28,7 +28,7 @@ def read_kaldi_table(path: Path) -> tuple[dict[str, str], list[DataProblem]]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; the official layout has {', '.join(KALDI_FILES)} in each split")
     table, problems = {}, []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         key, _, value = line.strip().partition("\t") if "\t" in line else line.strip().partition(" ")
@@ -42,11 +42,18 @@ def read_kaldi_table(path: Path) -> tuple[dict[str, str], list[DataProblem]]:
 
 
 def labelled_utterance(uid: str, entry: Any, audio: Path | bytes, where: str, **metadata) -> Utterance | DataProblem:
-    """Check one utterance's labels and audio header; a :class:`DataProblem` says what is wrong."""
+    """Check one utterance's labels (against its text too) and audio header; a
+    :class:`DataProblem` says what is wrong."""
     try:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("text"), str):
             raise LabelError(f"{where}: expected an object with scores and a 'text' string")
+        duplicated = duplicated_keys(entry, where)
+        if duplicated:
+            raise LabelError(f"{'; '.join(duplicated)} (which value is meant is unknown)")
         scores = Scores.from_json(entry, where)
+        words = [word.text for word in scores.words]
+        if words != entry["text"].split():
+            raise LabelError(f"{where}: the words {words} are not the text {entry['text']!r} word for word")
         check_audio(audio, name=str(audio) if isinstance(audio, Path) else f"{where} audio")
     except (LabelError, AudioError) as error:
         return DataProblem(uid, str(error))
@@ -87,12 +94,16 @@ class Speechocean762(SpeakerHeldOut):
         wav, text, utt2spk = tables["wav.scp"], tables["text"], tables["utt2spk"]
         for uid, relative in wav.items():
             entry = self.labels.get(uid)
-            if entry is None:
+            if uid in self.labels.duplicated:
+                yield DataProblem(uid, f"has more than one entry in {SCORES_FILE}; which is meant is unknown")
+            elif entry is None:
                 yield DataProblem(uid, f"listed in {split_dir.name}/wav.scp but {SCORES_FILE} has no entry for it")
             elif uid not in text:
                 yield DataProblem(uid, f"listed in {split_dir.name}/wav.scp but not in {split_dir.name}/text")
             elif isinstance(entry, Mapping) and text[uid].split() != str(entry.get("text")).split():
                 yield DataProblem(uid, f"text differs: {split_dir.name}/text {text[uid]!r}, scores {entry['text']!r}")
+            elif uid not in utt2spk:
+                yield DataProblem(uid, f"has no speaker: {split_dir.name}/utt2spk does not list it")
             else:
                 speaker = utt2spk.get(uid)
                 age = tables["spk2age"].get(speaker)
@@ -113,7 +124,7 @@ class Speechocean762(SpeakerHeldOut):
         for split_dir in self.path.iterdir():
             if (split_dir / "wav.scp").is_file():
                 listed |= read_kaldi_table(split_dir / "wav.scp")[0].keys()
-        for uid in sorted(self.labels.keys() - listed):
+        for uid in sorted((self.labels.keys() | set(self.labels.duplicated)) - listed):
             yield DataProblem(uid, f"has labels in {SCORES_FILE} but no split's wav.scp lists its audio")
 
 
@@ -161,6 +172,8 @@ class Speechocean762Hub(SpeakerHeldOut):
         if not name:
             return DataProblem(f"{where} row {index}", "the audio has no file name to take the utterance id from")
         uid = Path(name).stem
+        if row.get("speaker") in (None, ""):
+            return DataProblem(uid, f"{where} row {index}: no speaker")
         source = audio.get("bytes") or Path(name)
         entry = {**row, "words": _word_rows(row.get("words"))}
         age = row.get("age")
@@ -169,7 +182,7 @@ class Speechocean762Hub(SpeakerHeldOut):
             entry,
             source,
             where=f"{where} row {index}",
-            speaker=None if row.get("speaker") is None else str(row["speaker"]),
+            speaker=str(row["speaker"]),
             age=None if age is None else int(age),
             gender=row.get("gender"),
         )
