@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from apa.data.records import LabelError, Scores, WordScores, read_scores
+from apa.data.scales import ASPECTS
 from apa.evaluation.metrics import compute, evaluate, paired_bootstrap
 from apa.evaluation.pairing import align, pair_scores
 from apa.evaluation.report import markdown_table
@@ -100,6 +101,7 @@ def test_words_pair_by_position_or_by_text():
     assert list(zip(pairs.predicted, pairs.reference, strict=True)) == [(5, 2), (6, 3)]
     assert pairs.missing == ["u word 0 (A)"]
     assert align(["", ""], ["X", "Y"]) == [(0, 0), (1, 1)]  # positions only, when texts are unknown
+    assert align(["", ""], ["X", "Y", "Z"]) == []  # ... and only when the counts agree (a phone group merged)
 
 
 def test_phones_pair_within_words():
@@ -120,6 +122,9 @@ def test_non_finite_predictions_are_rejected_with_their_place(tmp_path):
         read_scores(path, complete=False)
     path.write_text("[1, 2]")
     with pytest.raises(LabelError, match="expected an object keyed by utterance id"):
+        read_scores(path, complete=False)
+    path.write_text('{"u1": {"accuracy": 7}}', encoding="utf-16")
+    with pytest.raises(LabelError, match=r"predictions\.json: not UTF-8 text"):
         read_scores(path, complete=False)
 
 
@@ -164,3 +169,91 @@ def test_report_json_has_no_nan_and_a_papers_table():
     )
     assert "- `sentence/completeness` mean_ref_below7 undefined: no reference below 7" in table
     assert "| within2_pcc | " in table and "| mean_ref_from7 | " in table
+
+
+def test_predictions_without_a_reference_are_listed():
+    references = {f"u{i}": scores(i) for i in range(4)}
+    predictions = {**references, "stray": scores(3), "also-stray": scores(4)}
+    report = evaluate(predictions, references, resamples=0)
+    assert report.ignored == {"predictions without a reference": ["also-stray", "stray"]}
+    assert report.to_json()["ignored"] == report.ignored
+    assert report.metrics["sentence/accuracy/n"] == 4
+
+
+def test_empty_predictions_score_zero_coverage_not_an_empty_table():
+    references = {f"u{i}": scores(i, [word("A", i, ["AH0"], [2.0])]) for i in range(4)}
+    for nothing in ({}, {"u0": Scores()}):
+        report = evaluate(nothing, references, resamples=0)
+        assert set(report.coverage) == {f"sentence/{a}" for a in ASPECTS["sentence"]} | {
+            "word/accuracy",
+            "word/stress",
+            "word/total",
+            "phone/accuracy",
+        }
+        assert all(c["predicted"] == 0 and c["rate"] == 0.0 for c in report.coverage.values())
+        assert report.metrics["sentence/total/pcc"] is None and report.metrics["sentence/total/n"] == 0
+        assert "| coverage | 0.000" in markdown_table(report)
+
+
+def test_a_bootstrap_over_one_utterance_gives_no_interval():
+    """Ten words of one utterance: PCC is defined, but resampling one utterance varies nothing."""
+    words = [word(f"W{i}", i) for i in range(10)]
+    reference = {"u": scores(5, words)}
+    prediction = {"u": scores(5, [word(w.text, min(10, w.accuracy + (i % 3))) for i, w in enumerate(words)])}
+    report = evaluate(prediction, reference, resamples=50)
+    assert report.metrics["word/accuracy/pcc"] is not None
+    assert report.ci95["word/accuracy/pcc"] is None and report.ci95["word/accuracy/rmse"] is None
+    difference = paired_bootstrap(prediction, reference, reference, resamples=50)["word/accuracy/rmse"]
+    assert difference["difference"] > 0 and difference["ci95"] is None and difference["p_value"] is None
+    two = evaluate({**prediction, "v": prediction["u"]}, {**reference, "v": reference["u"]}, resamples=50)
+    assert two.ci95["word/accuracy/rmse"] is not None  # two utterances can be resampled
+
+
+def test_reading_predictions_lists_duplicated_and_unknown_keys(tmp_path):
+    path = tmp_path / "predictions.json"
+    path.write_text(
+        '{"u1": {"accuracy": 7, "acuracy": 8, "total": 6, "total": 9, "words": [{"text": "A", "strss": 5}]},'
+        ' "u2": {"accuracy": 5}, "u2": {"accuracy": 6}}'
+    )
+    file = read_scores(path, complete=False)
+    assert file.scores == {"u1": Scores(accuracy=7, words=(WordScores("A"),))}  # neither total, no u2: unknown
+    assert file.ignored == {
+        "duplicated keys": [f"{path}: 'u2' appears more than once", f"{path} u1: 'total' appears more than once"],
+        "unknown keys": [
+            f"{path} u1: unknown key 'acuracy' (did you mean 'accuracy'?)",
+            f"{path} u1 words[0]: unknown key 'strss' (did you mean 'stress'?)",
+        ],
+    }
+    labels = tmp_path / "references.json"
+    labels.write_text('{"u1": {"accuracy": 7, "accuracy": 7}}')
+    with pytest.raises(LabelError, match=r"1 duplicated keys in labels:\n  .*references\.json u1: 'accuracy'"):
+        read_scores(labels)
+
+
+def test_the_evaluator_reports_what_it_ignores(tmp_path, caplog):
+    from apa.evaluation import EvaluateJob, run
+    from apa.logging import WandbLogger
+
+    references = {f"u{i}": scores(i, [word("A", i, ["AH0"], [2.0])]) for i in range(5)}
+    (tmp_path / "references.json").write_text(json.dumps({u: s.to_json() for u, s in references.items()}))
+    predictions = {u: s.to_json() for u, s in references.items()} | {"stray": {"accuracy": 1}}
+    text = json.dumps(predictions).replace('"u1": {"accuracy": 1', '"u1": {"acuracy": 3, "accuracy": 1, "fluency": 2')
+    (tmp_path / "predictions.json").write_text(text)
+    job = EvaluateJob(
+        output_dir=tmp_path / "out",
+        logger=WandbLogger(mode="disabled"),
+        cache_dir=tmp_path / "cache",
+        references=tmp_path / "references.json",
+        predictions=tmp_path / "predictions.json",
+        resamples=0,
+    )
+    with caplog.at_level("WARNING", logger="apa.evaluation.run"):
+        run(job)
+    ignored = json.loads((tmp_path / "out" / "metrics.json").read_text())["ignored"]
+    assert ignored == {
+        "duplicated keys": [f"{tmp_path / 'predictions.json'} u1: 'fluency' appears more than once"],
+        "unknown keys": [f"{tmp_path / 'predictions.json'} u1: unknown key 'acuracy' (did you mean 'accuracy'?)"],
+        "predictions without a reference": ["stray"],
+    }
+    for line in ("ignored 1 duplicated keys", "ignored 1 unknown keys", "ignored 1 predictions without a reference"):
+        assert line in caplog.text

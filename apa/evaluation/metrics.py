@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from apa.data.records import Scores
-from apa.evaluation.pairing import Pairs, pair_scores
+from apa.evaluation.pairing import Pairs, pair_scores, predicted_aspects
 
 CORRELATIONS = ("pcc", "scc")
 TOLERANCES = {"exact": (0.5, False), "within1": (1.0, True), "within2": (2.0, True)}  # bound, inclusive
@@ -112,6 +112,7 @@ class Report:
     coverage: dict[str, dict] = field(default_factory=dict)  # granularity/aspect -> counts
     missing: dict[str, list[str]] = field(default_factory=dict)  # granularity/aspect -> missing items
     ci95: dict[str, list[float] | None] = field(default_factory=dict)
+    ignored: dict[str, list[str]] = field(default_factory=dict)  # what was left out of scoring, and why
 
     def to_json(self) -> dict:
         return {
@@ -120,7 +121,11 @@ class Report:
             "coverage": self.coverage,
             "undefined": self.undefined,
             "missing": self.missing,
+            "ignored": self.ignored,
         }
+
+
+WITHOUT_REFERENCE = "predictions without a reference"
 
 
 def evaluate(
@@ -131,8 +136,15 @@ def evaluate(
     aspects: set[tuple[str, str]] | None = None,
 ) -> Report:
     """Pair, score, and bootstrap every aspect the predictions contain, or the given ``aspects``
-    (what a prompt asked for, so that unparsed answers show as zero coverage)."""
+    (what a prompt asked for, so that unparsed answers show as zero coverage). Predictions with
+    nothing in them score every aspect of the references, at zero coverage; predictions of
+    utterances without a reference are listed in ``ignored``."""
     report = Report()
+    unreferenced = sorted(predictions.keys() - references.keys())
+    if unreferenced:
+        report.ignored[WITHOUT_REFERENCE] = unreferenced
+    if aspects is None and not predicted_aspects(predictions):
+        aspects = predicted_aspects(references)
     pairs = pair_scores(predictions, references, aspects)
     for (granularity, aspect), pair in pairs.items():
         key = f"{granularity}/{aspect}"
@@ -187,9 +199,18 @@ def bootstrap_values(pair: Pairs, granularity: str, counts: np.ndarray) -> dict[
 
 
 def bootstrap(pair: Pairs, granularity: str, n_utterances: int, resamples: int, seed: int) -> dict:
-    """95% percentile intervals; None when the metric is undefined in most resamples."""
+    """95% percentile intervals; None when the metric is undefined in most resamples, or when the
+    pairs come from fewer than two utterances (resampling one utterance cannot vary anything: its
+    interval would have zero width, not tell the uncertainty)."""
+    if not resamplable(pair):
+        return {name: None for name in metric_names(granularity) if name != "n"}
     values = bootstrap_values(pair, granularity, resampled_counts(n_utterances, resamples, seed))
     return {name: _interval(samples) for name, samples in values.items()}
+
+
+def resamplable(pair: Pairs) -> bool:
+    """Whether resampling utterances can vary the pairs: they must come from two utterances or more."""
+    return len(set(pair.utterance)) >= 2
 
 
 def _interval(samples: np.ndarray) -> list[float] | None:
@@ -209,7 +230,7 @@ def paired_bootstrap(
 ) -> dict[str, dict]:
     """A minus B for every metric both define, on the items both predict and the same resamples:
     the observed difference, its 95% interval and a two-sided p-value (the share of resamples on
-    the other side of zero, doubled)."""
+    the other side of zero, doubled); neither over a single utterance."""
     pairs_a, pairs_b = pair_scores(predictions_a, references), pair_scores(predictions_b, references)
     counts = resampled_counts(len(references), resamples, seed)
     result = {}
@@ -224,7 +245,7 @@ def paired_bootstrap(
             if observed_a[name] is None or observed_b[name] is None:
                 continue
             differences = samples_a[name] - samples_b[name]
-            differences = differences[~np.isnan(differences)]
+            differences = differences[~np.isnan(differences)] if resamplable(a) else np.array([])
             share_below = np.mean(differences <= 0) if len(differences) else math.nan
             share_above = np.mean(differences >= 0) if len(differences) else math.nan
             result[f"{key[0]}/{key[1]}/{name}"] = {

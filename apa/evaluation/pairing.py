@@ -52,10 +52,13 @@ class Pairs:
 
 
 def align(predicted: list[str], reference: list[str]) -> list[tuple[int, int]]:
-    """Index pairs (predicted, reference): by position when the sequences agree, else by text."""
+    """Index pairs (predicted, reference): by position when the sequences agree, else by text;
+    none when the predictions carry no text and their count differs (which is which is unknown)."""
     same_length = len(predicted) == len(reference)
     if same_length and all(p == "" or p.upper() == r.upper() for p, r in zip(predicted, reference, strict=True)):
         return [(i, i) for i in range(len(reference))]
+    if all(p == "" for p in predicted):
+        return []
     matcher = SequenceMatcher(a=[p.upper() for p in predicted], b=[r.upper() for r in reference], autojunk=False)
     return [(b.a + k, b.b + k) for b in matcher.get_matching_blocks() for k in range(b.size)]
 

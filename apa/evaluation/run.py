@@ -7,6 +7,7 @@ runs decode with a :class:`~apa.evaluation.decoding.Decoder` and call :func:`sco
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from transformers import set_seed
 
 from apa.data.corpus import Corpus
 from apa.data.features import FeatureCache
-from apa.data.records import Scores, Utterance, read_scores
+from apa.data.records import Scores, ScoresFile, Utterance, read_scores
 from apa.evaluation.decoding import DECODERS, Decoder, Prediction
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.pairing import pair_scores
@@ -61,10 +62,15 @@ def score(
     seed: int = 0,
     compare: dict[str, Scores] | None = None,
     aspects: set[tuple[str, str]] | None = None,
+    ignored: Mapping[str, list[str]] | None = None,
 ) -> Report:
     """Metrics with confidence intervals, written to ``output_dir`` and sent to the tracker;
-    ``aspects``: what was asked for (default: what the predictions contain)."""
+    ``aspects``: what was asked for (default: what the predictions contain); ``ignored``: what
+    reading the files left out. Everything ignored is in metrics.json and the log."""
     report = evaluate(predictions, references, resamples, seed, aspects)
+    for category, items in (ignored or {}).items():
+        report.ignored[category] = [*items, *report.ignored.get(category, [])]
+    warn_ignored(report.ignored)
     extra = {"comparison": paired_bootstrap(predictions, compare, references, resamples, seed)} if compare else {}
     write_report(output_dir, report, extra)
     pairs = pair_scores(predictions, references, aspects)
@@ -78,6 +84,12 @@ def score(
     ]
     logger.log_table("eval/predictions", ["item", "aspect", "predicted", "reference"], rows)
     return report
+
+
+def warn_ignored(ignored: Mapping[str, list[str]], shown: int = 10) -> None:
+    for category, items in ignored.items():
+        more = f" ... and {len(items) - shown} more" if len(items) > shown else ""
+        log.warning("ignored %d %s:\n  %s%s", len(items), category, "\n  ".join(items[:shown]), more)
 
 
 def announce(report: Report, output_dir: Path, logger: WandbLogger) -> None:
@@ -98,22 +110,33 @@ def write_predictions(output_dir: Path, predictions: dict[str, Prediction], utte
         write_json(output_dir / "answers.json", answers)
 
 
-def _references(job: EvaluateJob) -> tuple[dict[str, Scores], list[Utterance]]:
+def _references(job: EvaluateJob) -> tuple[ScoresFile, list[Utterance]]:
     if job.references is not None:
-        return read_scores(job.references)[0], []
+        return read_scores(job.references), []
     if job.data is None:
         raise ValueError("nothing to compare with: give references=FILE or data=<corpus> (and split=...)")
     splits = [job.split] if isinstance(job.split, str) else list(job.split)
     utterances = [u for split in splits for u in job.data.utterances(split)][: job.limit]
-    return {u.id: u.scores for u in utterances}, utterances
+    return ScoresFile({u.id: u.scores for u in utterances}, {u.id: u.text for u in utterances}, {}), utterances
+
+
+def merged(*files: ScoresFile | None) -> dict[str, list[str]]:
+    """What reading these files ignored, by category."""
+    ignored: dict[str, list[str]] = {}
+    for file in files:
+        for category, items in (file.ignored if file else {}).items():
+            ignored.setdefault(category, []).extend(items)
+    return ignored
 
 
 def run(job: EvaluateJob) -> dict[str, float | None]:
     set_seed(job.seed)
     with job.logger.session(job.config, job.output_dir) as tracker:
-        references, utterances = _references(job)
+        references_file, utterances = _references(job)
+        references, predictions_file = references_file.scores, None
         if job.predictions is not None:
-            predictions, _ = read_scores(job.predictions, complete=False)
+            predictions_file = read_scores(job.predictions, complete=False)
+            predictions = predictions_file.scores
         elif job.model is not None and job.prompt is not None:
             if not utterances:
                 raise ValueError("decoding a model needs data=<corpus> (its audio), not only references=FILE")
@@ -129,8 +152,12 @@ def run(job: EvaluateJob) -> dict[str, float | None]:
             raise ValueError(
                 "nothing to evaluate: give predictions=FILE, checkpoint=RUN_DIR, or model=... prompt=... data=..."
             )
-        compare = read_scores(job.compare, complete=False)[0] if job.compare else None
+        compare_file = read_scores(job.compare, complete=False) if job.compare else None
+        compare = compare_file.scores if compare_file else None
         asked = job.prompt.asked if job.predictions is None else None
-        report = score(predictions, references, job.output_dir, tracker, job.resamples, job.seed, compare, asked)
+        ignored = merged(references_file, predictions_file, compare_file)
+        report = score(
+            predictions, references, job.output_dir, tracker, job.resamples, job.seed, compare, asked, ignored
+        )
     announce(report, job.output_dir, job.logger)
     return report.metrics
