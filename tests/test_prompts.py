@@ -1,6 +1,8 @@
 """Prompts: every config renders targets with slots, parsing inverts rendering, answers as models
 really write them are read without guessing."""
 
+import functools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,20 +94,32 @@ def test_round_trip_on_every_real_utterance(prompts, real_utterances, name, scor
 
 
 PHONES = ["AA0", "AE1", "AH0", "B", "CH", "DH", "IY1", "NG", "OW0", "TH", "ZH", "UW1", "ER0"]
-words_strategy = st.lists(
-    st.builds(
-        lambda text, acc, stress, total, phones: WordScores(
-            text, acc, stress, total, tuple(p for p, _ in phones), tuple(s for _, s in phones)
+
+
+def word_lists(unique: bool = False) -> st.SearchStrategy:
+    """Random words with their scores and phones; ``unique``: no word text twice in an utterance,
+    no phone twice in a word."""
+    first = {"unique_by": lambda pair: pair[0]} if unique else {}
+    return st.lists(
+        st.builds(
+            lambda text, acc, stress, total, phones: WordScores(
+                text, acc, stress, total, tuple(p for p, _ in phones), tuple(s for _, s in phones)
+            ),
+            st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ'", min_size=1, max_size=9),
+            st.integers(0, 10),
+            st.sampled_from([5, 10]),
+            st.integers(0, 10),
+            st.lists(
+                st.tuples(st.sampled_from(PHONES), st.floats(0, 2, allow_nan=False)), min_size=1, max_size=6, **first
+            ),
         ),
-        st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ'", min_size=1, max_size=9),
-        st.integers(0, 10),
-        st.sampled_from([5, 10]),
-        st.integers(0, 10),
-        st.lists(st.tuples(st.sampled_from(PHONES), st.floats(0, 2, allow_nan=False)), min_size=1, max_size=6),
-    ),
-    min_size=1,
-    max_size=8,
-)
+        min_size=1,
+        max_size=8,
+        **({"unique_by": lambda word: word.text} if unique else {}),
+    )
+
+
+words_strategy = word_lists()
 scores_strategy = st.builds(
     Scores,
     *(st.integers(0, 10) for _ in range(3)),
@@ -301,3 +315,136 @@ def test_rendering_needs_every_label(prompts):
 def test_bad_prompt_configs_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Prompt("bad", "Rate.", **{"format": LineFormat(), **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Sentence Scores: -3 7 7 10 8", {}),  # a sign is not part of any score: nothing attributable
+        ("Sentence Scores: 7 1,5 10 8", {}),  # 1,5 is not the scores 1 and 5
+        ("Sentence Scores: 8 7 7 10 8\nSentence Scores: 8 7 6 10 8", {}),  # two lines disagree
+        (
+            "Sentence Scores: 8 7 7 10 8\n\nsentence scores: 8 7 7 10 8",  # the same line twice
+            {"accuracy": 8.0, "fluency": 7.0, "prosodic": 7.0, "completeness": 10.0, "total": 8.0},
+        ),
+        (
+            "Sentence Scores: Fluency 7 Accuracy 8 Prosody 6 Completeness 10 Total 7",  # labelled, another order
+            {"accuracy": 8.0, "fluency": 7.0, "prosodic": 6.0, "completeness": 10.0, "total": 7.0},
+        ),
+        (
+            "Sentence Scores: tot=7, acc=8, flu: 7, pro:6; com 10.",
+            {"accuracy": 8.0, "fluency": 7.0, "prosodic": 6.0, "completeness": 10.0, "total": 7.0},
+        ),
+        ("Sentence Scores: Accuracy 8 Accuracy 7 Fluency 7 Prosody 6 Total 7", {}),  # a label twice
+        ("Sentence Scores: Accuracy 8 Fluency 7 6 Completeness 10 Total 7", {}),  # a score without a label
+        ("Sentence Scores: Accuracy 8 Speed 7 Fluency 7 Prosody 6 Completeness 10 Total 7", {}),  # unknown label
+    ],
+    ids=[
+        "sign",
+        "decimal-comma",
+        "conflicting-lines",
+        "repeated-line",
+        "labels-reordered",
+        "labels-abbreviated",
+        "label-twice",
+        "unlabelled-among-labels",
+        "unknown-label",
+    ],
+)
+def test_sentence_scores_are_read_by_label_or_not_at_all(multi_digits, answer, expected):
+    parsed = multi_digits.parse(answer)
+    assert {a: parsed.aspect(a) for a in ASPECTS["sentence"] if parsed.aspect(a) is not None} == expected
+
+
+def test_a_cut_answer_loses_its_last_word_not_a_digit(prompts):
+    sentence = load_prompt("sentence", score_tokens="digits")
+    assert sentence.parse("Sentence Scores: 8 7 7 10 10").total == 10
+    assert sentence.parse("Sentence Scores: 8 7 7 10 1", cut=True) == Scores()  # "1" may be "10" cut short
+    cut_word = load_prompt("word", score_tokens="digits").parse("Word Scores: GOOD/10/10/10 JOB/9/10/1", cut=True)
+    assert [(w.text, w.accuracy) for w in cut_word.words] == [("GOOD", 10)]
+    assert prompts["zeroshot"].parse('{"accuracy": 8, "fluency": 1', cut=True) == Scores()
+
+
+def test_added_score_tokens_need_no_spaces(prompts):
+    answer = "Sentence Scores: " + "".join(f"<|score_{c}|>" for c in (8, 7, 6, 10, 7))
+    parsed = prompts["sentence"].parse(answer)
+    assert (parsed.accuracy, parsed.fluency, parsed.prosodic, parsed.completeness, parsed.total) == (8, 7, 6, 10, 7)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ('{"accuracy": 1e1, "fluency": 7, "prosody": 6, "completeness": 10}', (None, 7, 6, 10)),
+        ('{"accuracy": 9,5, "fluency": 7}', (None, 7, None, None)),
+        ('{"accuracy": "9,5", "fluency": "7"}', (None, 7, None, None)),
+        ('{"accuracy": 8.}', (None, None, None, None)),
+        ('{"accuracy": 8, "fluency": 7} ... {"accuracy": 6}', (None, 7, None, None)),  # two different values
+        ('{"accuracy": 8} and again {"accuracy": 8}', (8, None, None, None)),  # the same value twice
+    ],
+    ids=["exponent", "decimal-comma", "quoted-decimal-comma", "trailing-point", "conflicting", "repeated"],
+)
+def test_zero_shot_json_numbers_are_whole_or_missing(prompts, answer, expected):
+    parsed = prompts["zeroshot"].parse(answer)
+    assert (parsed.accuracy, parsed.fluency, parsed.prosodic, parsed.completeness) == expected
+
+
+# Fuzzing: mutations of rendered answers must give back the scores as written, or missing, never
+# another number. Excluded, because they write another well-formed number that no parser can tell
+# from a real one: deleting or inserting a digit ("10" -> "1"), a decimal point or a space between
+# two digits ("10" -> "1.0", "1 0"). Words and phones are unique within an utterance and a word, so
+# that the evaluator's pairing by text (how every comparison below is made) is unambiguous.
+JUNK = "xQé,;:=+-eE/()#{}'\"|<>"
+fuzz_scores = st.builds(Scores, *(st.integers(0, 10) for _ in range(5)), word_lists(unique=True))
+
+
+def mutate(text: str, data) -> tuple[str, bool]:
+    """One random mutation of ``text``; returns the mutated text and whether it was cut short."""
+    kind = data.draw(st.sampled_from(["insert", "delete", "cut", "repeat-line", "swap-lines", "conflicting-copy"]))
+    lines = text.split("\n")
+    if kind == "insert":
+        at = data.draw(st.integers(0, len(text)))
+        return text[:at] + data.draw(st.sampled_from(JUNK)) + text[at:], False
+    if kind == "delete":
+        deletable = [i for i, c in enumerate(text) if not c.isdigit() and c != " "]
+        if not deletable:
+            return text, False
+        at = data.draw(st.sampled_from(deletable))
+        return text[:at] + text[at + 1 :], False
+    if kind == "cut":
+        return text[: data.draw(st.integers(0, len(text)))], True
+    if kind == "repeat-line":
+        at = data.draw(st.integers(0, len(lines) - 1))
+        return "\n".join([*lines, lines[at]]), False
+    if kind == "swap-lines":
+        return "\n".join(data.draw(st.permutations(lines))), False
+    digits = [i for i, c in enumerate(text) if c.isdigit()]  # a copy with one digit changed, after the answer
+    if not digits:
+        return text, False
+    at = data.draw(st.sampled_from(digits))
+    return text + "\n" + text[:at] + str((int(text[at]) + 1) % 10) + text[at + 1 :], False
+
+
+FUZZED = ["multi", "sentence", "word", "phone", "zeroshot"]
+
+
+@functools.cache
+def cached_prompt(name: str, score_tokens: str) -> Prompt:
+    return load_prompt(name, score_tokens=score_tokens)
+
+
+@pytest.mark.parametrize("score_tokens", ["digits", "added"])
+@pytest.mark.parametrize("name", FUZZED)
+@settings(max_examples=150, deadline=None)
+@given(scores=fuzz_scores, data=st.data())
+def test_mutated_answers_give_the_written_scores_or_missing(name, score_tokens, scores, data):
+    from apa.evaluation.pairing import pair_scores
+
+    if name == "zeroshot" and score_tokens == "added":
+        return  # the JSON format writes digits only
+    prompt = cached_prompt(name, score_tokens)
+    rendered = prompt.render(scores).text
+    written = prompt.parse(rendered)
+    mutated, cut = mutate(rendered, data)
+    parsed = prompt.parse(mutated, cut=cut)
+    for (granularity, aspect), pairs in pair_scores({"u": parsed}, {"u": written}, prompt.asked).items():
+        assert pairs.predicted == pairs.reference, (granularity, aspect, mutated)

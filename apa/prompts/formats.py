@@ -2,8 +2,10 @@
 
 Every format renders a :class:`~apa.data.records.Scores` into text with slots and parses text into
 ``Scores`` again; parsing is the exact inverse of rendering. Parsing accepts what models really
-write (extra spaces and lines, lines in another order, missing lines, JSON inside prose); a score it
-cannot attribute with certainty is ``None`` (missing), never guessed.
+write (extra spaces and lines, lines in another order, missing lines, labelled scores, JSON inside
+prose); a score it cannot attribute with certainty is ``None`` (missing), never guessed. Nothing
+that is not a whole number on its own is read as one: ``-3``, ``1,5``, ``1e1`` and ``9,5`` are
+missing, not 3, 1 and 5, 1 or 9, and a line or key written twice with different scores is missing.
 """
 
 from __future__ import annotations
@@ -34,6 +36,18 @@ def write_score(builder: TargetBuilder, vocabulary: ScoreVocabulary, granularity
         raise ValueError(f"cannot render a target without the {granularity} {aspect} label ({place})".strip())
     score_class = scale_of(granularity, aspect).nearest_class(label)
     builder.score(vocabulary.write(score_class), granularity, aspect, label, score_class, **where)
+
+
+# Labels a model may write before a sentence score (then it is read by label, not by position).
+SENTENCE_LABELS = {
+    "accuracy": ("accuracy", "acc"),
+    "fluency": ("fluency", "flu"),
+    "prosodic": ("prosodic", "prosody", "pro"),
+    "completeness": ("completeness", "com"),
+    "total": ("total", "tot"),
+}
+LABELLED = re.compile(r"([A-Za-z]+)[:=]?(.*)")  # "Accuracy:", "acc=8", "Fluency"
+LIST_PUNCTUATION = ".,;"  # may follow a score in a list ("7, 6, 6." reads 7, 6, 6)
 
 
 def native(granularity: str, aspect: str, score: float | None) -> float | None:
@@ -100,19 +114,19 @@ class LineFormat:
         phone_line = self._line(text, self.phone_label)
         values = {}
         if aspects.get("sentence") and sentence is not None:
-            found = [float(m.group(1)) for m in vocabulary.pattern.finditer(sentence)]
-            if len(found) == len(aspects["sentence"]):  # otherwise no score can be attributed
-                values = {a: native("sentence", a, s) for a, s in zip(aspects["sentence"], found, strict=True)}
+            found = sentence_scores(sentence, aspects["sentence"], vocabulary)
+            values = {a: native("sentence", a, s) for a, s in found.items()}
         words = self._parse_words(word_line, aspects.get("word") or (), vocabulary) if aspects.get("word") else None
         phones = self._parse_phones(phone_line, vocabulary) if aspects.get("phone") else None
         return Scores(**values, words=merge_words(words, phones))
 
     @staticmethod
     def _line(text: str, label: str) -> str | None:
-        """The rest of the first line that starts with ``label`` (any case, spacing or indentation)."""
+        """The rest of the line that starts with ``label`` (any case, spacing or indentation); None
+        if there is none, or several that differ (which one is meant is unknown)."""
         pattern = r"^[ \t]*" + r"\s+".join(map(re.escape, label.split())) + r"(.*)$"
-        match = re.search(pattern, text, re.IGNORECASE | re.MULTILINE)
-        return match.group(1).strip() if match else None
+        found = {match.group(1).strip() for match in re.finditer(pattern, text, re.IGNORECASE | re.MULTILINE)}
+        return found.pop() if len(found) == 1 else None
 
     @staticmethod
     def _parse_words(line: str | None, aspects: Sequence[str], vocabulary: ScoreVocabulary) -> list[WordScores]:
@@ -133,6 +147,33 @@ class LineFormat:
             score = vocabulary.read(written) if slash else None
             groups[-1].append((phone if slash else item, native("phone", "accuracy", score)))
         return groups
+
+
+def sentence_scores(line: str, aspects: Sequence[str], vocabulary: ScoreVocabulary) -> dict[str, float]:
+    """The 0-10 scores of a sentence line: by label when the line labels them (``Fluency: 7
+    Accuracy: 8``, any order), else by position when there is exactly one per aspect. Anything
+    else on the line (an unknown word, ``-3``, ``1,5``) or a label written twice: none is read."""
+    if vocabulary.single_token:  # added score tokens delimit themselves: "<|score_8|><|score_7|>"
+        line = vocabulary.pattern.sub(lambda match: f" {match.group(0)} ", line)
+    labels = {name: aspect for aspect, names in SENTENCE_LABELS.items() for name in names}
+    items: list[tuple[str, str | float]] = []
+    for token in line.split():
+        labelled = LABELLED.fullmatch(token)
+        if labelled and labelled.group(1).lower() in labels:
+            items.append(("label", labels[labelled.group(1).lower()]))
+            token = labelled.group(2)
+        if token:
+            score = vocabulary.read(token.rstrip(LIST_PUNCTUATION)) if token[0] not in LIST_PUNCTUATION else None
+            if score is None:
+                return {}
+            items.append(("score", score))
+    if all(kind == "score" for kind, _ in items):
+        return dict(zip(aspects, (s for _, s in items), strict=True)) if len(items) == len(aspects) else {}
+    pairs = list(zip(items[::2], items[1::2], strict=False))
+    named = [aspect for (kind, aspect), (then, _) in pairs if kind == "label" and then == "score"]
+    if len(items) % 2 or len(named) != len(pairs) or len(set(named)) != len(named):
+        return {}
+    return {aspect: score for (_, aspect), (_, score) in pairs if aspect in aspects}
 
 
 def merge_words(words: list[WordScores] | None, phones: list[list[tuple]] | None) -> tuple[WordScores, ...]:
@@ -159,7 +200,11 @@ def merge_words(words: list[WordScores] | None, phones: list[list[tuple]] | None
 
 
 FRAGMENT = re.compile(r"\{[^{}]*\}")
-PAIR = re.compile(r"[\"']?([A-Za-z][A-Za-z _-]*?)[\"']?\s*:\s*[\"']?(-?\d+(?:\.\d+)?)")
+# "key": number, the number ending where a JSON value ends (",", "}" or a closing quote, then the
+# next key or the end): 1e1, 9,5 and 8. are not numbers this reads
+PAIR = re.compile(
+    r"[\"']?([A-Za-z][A-Za-z _-]*?)[\"']?\s*:\s*([\"']?)(-?\d+(?:\.\d+)?)\2(?=\s*(?:\}|,\s*[\"'A-Za-z}]))"
+)
 
 
 @dataclass(frozen=True)
@@ -183,11 +228,13 @@ class JsonFormat:
         return builder.build()
 
     def parse(self, text: str, aspects: Aspects, vocabulary: ScoreVocabulary) -> Scores:
+        """Every aspect found with one value (written once, or always the same); an aspect given
+        two different values is missing."""
         by_key = {self.key(a).lower(): a for a in aspects.get("sentence", ())}
-        values: dict[str, float | None] = {}
+        found: dict[str, set[float]] = {}
         for fragment in FRAGMENT.findall(text):
-            for key, number in PAIR.findall(fragment):
+            for key, _, number in PAIR.findall(fragment):
                 aspect = by_key.get(key.strip().lower())
-                if aspect and aspect not in values:
-                    values[aspect] = native("sentence", aspect, float(number))
-        return Scores(**values)
+                if aspect:
+                    found.setdefault(aspect, set()).add(float(number))
+        return Scores(**{a: native("sentence", a, v.pop()) if len(v) == 1 else None for a, v in found.items()})

@@ -14,6 +14,7 @@ from apa.prompts.slots import Rendered
 from apa.prompts.vocabulary import ScoreVocabulary
 
 PLACEHOLDER = re.compile(r"\{(text|words|phones)\}")
+CUT_SHORT = re.compile(r"\S*$")  # the last word of a cut answer, which may be incomplete
 
 
 @dataclass
@@ -78,6 +79,10 @@ class Prompt:
         """The answer for these labels, with a slot per score."""
         return self.format.render(scores, self.aspects, self.vocabulary)
 
-    def parse(self, answer: str) -> Scores:
-        """A model's answer as scores on the native scales; what cannot be read is ``None``."""
+    def parse(self, answer: str, cut: bool = False) -> Scores:
+        """A model's answer as scores on the native scales; what cannot be read is ``None``.
+        ``cut``: generation stopped at its token limit, not at the end of the answer, so the last
+        thing written may be the start of something longer ("1" of "10"); it is left out."""
+        if cut:
+            answer = CUT_SHORT.sub("", answer)
         return self.format.parse(answer, self.aspects, self.vocabulary)
