@@ -507,3 +507,16 @@ def test_inputs_must_be_one_of_file_folder_or_kaldi_pair(real_wav, tmp_path, tin
     message = fails(["--wav-scp", str(scp), "--text-file", str(tmp_path / "text"), *run])
     assert "3 bad entries" in message and "u1: " in message and "command pipes are not read" in message
     assert f"u2: listed in {scp} but not in" in message and "u3: listed in" in message
+
+
+def test_the_apa_command_runs_score(capsys):
+    from importlib.metadata import entry_points
+
+    from apa import cli
+
+    (script,) = entry_points(group="console_scripts", name="apa")  # pyproject's [project.scripts]
+    assert script.value == "apa.cli:main"
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["score", "--help"])
+    assert caught.value.code == 0
+    assert "usage: apa score" in capsys.readouterr().out and "--checkpoint RUN_DIR" in score.parser().format_help()

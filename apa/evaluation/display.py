@@ -24,8 +24,7 @@ FAIR_SHARE = 0.8
 STYLES = {"low": "bold red", "fair": "yellow", "good": "green"}
 LOW_MARK = "!"
 LEGEND = (
-    f"{LOW_MARK} low: at most {LOW_SHARE:.0%} of the scale (sentence and word scores 0-10, phones 0-2: "
-    f"<= {LOW_SHARE * 10:g} and <= {LOW_SHARE * 2:g})"
+    f"{LOW_MARK} low: at most {LOW_SHARE:.0%} of the scale ({LOW_SHARE * 10:g} of 10, {LOW_SHARE * 2:g} of a phone's 2)"
 )
 
 
