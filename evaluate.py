@@ -14,6 +14,19 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from apa import evaluation, training
+from apa.training.run_folder import config_targets, read_run_config
+
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+RUN_GROUPS = ("model", "data", "prompt", "objective")  # what a checkpoint brings; only these are instantiated
+
+
+def run_config(cfg: DictConfig) -> DictConfig | None:
+    """The checkpoint's config groups, checked (a finished run; only apa's own targets; no remote
+    code unless this command line allows it) before anything is loaded."""
+    if not cfg.checkpoint:
+        return None
+    allowed = config_targets(CONF_DIR, RUN_GROUPS)
+    return OmegaConf.create(read_run_config(Path(cfg.checkpoint), RUN_GROUPS, allowed, cfg.trust_remote_code))
 
 
 def from_run_or_here(cfg: DictConfig, run: DictConfig | None, key: str):
@@ -24,7 +37,7 @@ def from_run_or_here(cfg: DictConfig, run: DictConfig | None, key: str):
 
 def build_job(cfg: DictConfig) -> evaluation.EvaluateJob:
     checkpoint = Path(cfg.checkpoint) if cfg.checkpoint else None
-    run = OmegaConf.load(checkpoint / training.RUN_CONFIG) if checkpoint else None
+    run = run_config(cfg)
     objective = instantiate(run.objective) if run is not None else None
     decoder = instantiate(cfg.decoding) if cfg.get("decoding") else None
     if decoder is None and objective is not None:

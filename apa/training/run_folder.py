@@ -1,0 +1,108 @@
+"""A training run's folder as ``evaluate.py checkpoint=DIR`` reads it: checked to be one before any
+model loads, and its ``config.yaml`` trusted only as far as apa's own config groups go.
+
+A run folder is data, and may come from anyone: its config could name any ``_target_`` (Hydra
+would call ``builtins.print`` or worse), build one with an interpolation, or ask transformers to
+run a model repository's code. So the config may only name targets that apa's own config groups
+name, holds no interpolation (train.py writes it resolved), and ``trust_remote_code`` must come
+from the command line, never from the folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from apa.training.checkpoints import ADAPTER_CONFIG, ADAPTER_WEIGHTS, unreadable_file
+from apa.training.run import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG
+
+TARGET = "_target_"
+REMOTE_CODE = "trust_remote_code"
+
+
+class RunFolderError(ValueError):
+    """A ``checkpoint=`` that is not a finished training run, or whose config is not trusted."""
+
+
+def walk(node: Any, where: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(dotted path, key, value) of every key in a nested config, lists included."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        path = f"{where}.{key}".lstrip(".")
+        yield path, str(key), value
+        yield from walk(value, path)
+
+
+def config_targets(conf_dir: Path, groups: Iterable[str]) -> frozenset[str]:
+    """Every ``_target_`` that the YAML files of these config groups (nested groups too) name."""
+    targets = set()
+    for group in groups:
+        for path in sorted((conf_dir / group).rglob("*.yaml")):
+            node = yaml.safe_load(path.read_text(encoding="utf-8"))
+            targets |= {value for _, key, value in walk(node) if key == TARGET}
+    return frozenset(targets)
+
+
+def read_run_config(
+    folder: Path,
+    groups: Iterable[str],
+    allowed: frozenset[str],
+    trust_remote_code: bool = False,
+    optional: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The ``groups`` (and ``optional`` groups, which may be null) of a training run's resolved
+    config, once the folder is known to be a finished run (config and adapter readable) and those
+    groups are known to name only ``allowed`` targets and, unless ``trust_remote_code``, no remote
+    code."""
+    groups = list(groups)
+    config_file, config = _finished_run(folder, groups)
+    used = {group: config.get(group) for group in [*groups, *optional]}
+    _check_trusted(used, config_file, allowed, trust_remote_code)
+    return used
+
+
+def _finished_run(folder: Path, groups: list[str]) -> tuple[Path, dict[str, Any]]:
+    expected = f"expected a folder train.py wrote, with {RUN_CONFIG} and {ADAPTER_DIR}/"
+    if not folder.is_dir():
+        raise RunFolderError(f"checkpoint={folder}: no such folder ({expected})")
+    config_file = folder / RUN_CONFIG
+    if not config_file.is_file():
+        unfinished = (folder / CHECKPOINT_DIR).is_dir()
+        hint = f"; finish it with trainer.resume=true hydra.run.dir={folder}" if unfinished else ""
+        raise RunFolderError(f"checkpoint={folder}: not a finished training run, no {RUN_CONFIG} ({expected}){hint}")
+    try:
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise RunFolderError(f"{config_file}: not readable YAML ({error})") from error
+    if not isinstance(config, dict) or not all(isinstance(config.get(g), dict) for g in groups):
+        raise RunFolderError(f"{config_file}: not a training run's config (expected the groups {', '.join(groups)})")
+    for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+        why = unreadable_file(folder / ADAPTER_DIR / name)
+        if why:
+            raise RunFolderError(f"checkpoint={folder}: {ADAPTER_DIR}/{why} ({expected})")
+    return config_file, config
+
+
+def _check_trusted(used: dict[str, Any], config_file: Path, allowed: frozenset[str], trust_remote_code: bool) -> None:
+    interpolated = [path for path, _, value in walk(used) if isinstance(value, str) and "${" in value]
+    if interpolated:  # train.py writes the config resolved; an interpolation could build any node
+        raise RunFolderError(f"{config_file}: interpolations in {', '.join(interpolated)} (a run's config is resolved)")
+    refused = [
+        f"{path}={value!r}"
+        for path, key, value in walk(used)
+        if key == TARGET and not (isinstance(value, str) and value in allowed)
+    ]
+    if refused:
+        raise RunFolderError(
+            f"{config_file} names targets that apa's config groups do not ({', '.join(refused)}); "
+            "refused: a run folder cannot choose what code runs"
+        )
+    remote = [path for path, key, value in walk(used) if key == REMOTE_CODE and value is not False]
+    if remote and not trust_remote_code:
+        raise RunFolderError(
+            f"{config_file} sets {', '.join(remote)}: a run folder cannot ask to run a model repository's "
+            "code; add trust_remote_code=true to the command line if you trust it"
+        )
