@@ -65,9 +65,18 @@ def test_undefined_correlations_are_null_with_a_reason(predicted, reference, rea
     assert values["rmse"] is not None
 
 
+def test_spreads_of_predictions_and_references():
+    """Predictions 7, 7, 7.2, 6.8 (mean 7): variance (0 + 0 + 0.04 + 0.04) / 4 = 0.02, sd 0.1414.
+    References 5, 9, 6, 8 (mean 7): variance (4 + 4 + 1 + 1) / 4 = 2.5, sd 1.5811. The PCC of such a
+    near-constant system can still be high, which is why the spreads are reported beside it."""
+    values, _ = compute(np.array([7.0, 7.0, 7.2, 6.8]), np.array([5.0, 9.0, 6.0, 8.0]), "sentence")
+    assert values["sd"] == pytest.approx(math.sqrt(0.02))
+    assert values["sd_reference"] == pytest.approx(math.sqrt(2.5))
+
+
 def test_nothing_predicted():
     values, reasons = compute(np.array([]), np.array([]), "phone")
-    assert values == {"n": 0, "pcc": None, "scc": None, "rmse": None}
+    assert values == {"n": 0, "pcc": None, "scc": None, "rmse": None, "sd": None, "sd_reference": None}
     assert set(reasons.values()) == {"no predictions"}
 
 

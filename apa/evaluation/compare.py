@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m apa.compare", description="Compare apa runs: metrics with CIs and paired-bootstrap differences."
     )
     parser.add_argument("runs", nargs="+", type=Path, help="run folders; the first is the baseline")
-    parser.add_argument("--metric", default="pcc", choices=["pcc", "scc", "rmse"])
+    parser.add_argument("--metric", default="pcc", choices=["pcc", "scc", "rmse", "sd", "sd_reference"])
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, help="also write the Markdown here")

@@ -1,7 +1,9 @@
 """Metrics for pronunciation scores: pure functions over paired predictions and references.
 
 Per granularity and aspect: PCC, SCC (Spearman), RMSE and n, on the corpus's native scale (phones
-0-2). Sentence aspects add Parikh et al.'s tolerance rates: exact (|error| < 0.5), within1
+0-2), with the standard deviations of the predictions and of the references (sd, sd_reference): a
+system that answers nearly the same for everything can still correlate, and only its spread shows it,
+and a correlation means more on references that spread widely. Sentence aspects add Parikh et al.'s tolerance rates: exact (|error| < 0.5), within1
 (<= 1), within2 (<= 2), the PCC of the within-1 / within-2 match indicators with the reference
 (within1_pcc, within2_pcc) and the mean prediction where the reference is below 7 and from 7 up
 (mean_ref_below7, mean_ref_from7). A value that is undefined (fewer than 3 pairs, constant
@@ -22,6 +24,7 @@ from apa.data.records import Scores
 from apa.evaluation.pairing import Pairs, pair_scores, predicted_aspects
 
 CORRELATIONS = ("pcc", "scc")
+SPREADS = ("sd", "sd_reference")  # standard deviations of the predictions and of the references
 TOLERANCES = {"exact": (0.5, False), "within1": (1.0, True), "within2": (2.0, True)}  # bound, inclusive
 
 
@@ -34,7 +37,7 @@ BAND_MEANS = ("mean_ref_below7", "mean_ref_from7")
 
 def metric_names(granularity: str) -> tuple[str, ...]:
     sentence = (*TOLERANCES, *MATCH_CORRELATIONS, *BAND_MEANS) if granularity == "sentence" else ()
-    return (*CORRELATIONS, "rmse", "n", *sentence)
+    return (*CORRELATIONS, "rmse", "n", *SPREADS, *sentence)
 
 
 def compute(predicted: np.ndarray, reference: np.ndarray, granularity: str) -> tuple[dict, dict]:
@@ -48,6 +51,7 @@ def compute(predicted: np.ndarray, reference: np.ndarray, granularity: str) -> t
         return values, reasons
     error = predicted - reference
     values["rmse"] = float(np.sqrt(np.mean(error**2)))
+    values["sd"], values["sd_reference"] = float(np.std(predicted)), float(np.std(reference))
     for name, (bound, inclusive) in TOLERANCES.items():
         if granularity == "sentence":
             values[name] = float(np.mean(np.abs(error) <= bound if inclusive else np.abs(error) < bound))
