@@ -2,8 +2,9 @@
 
 Per granularity and aspect: PCC, SCC (Spearman), RMSE and n, on the corpus's native scale (phones
 0-2), with the standard deviations of the predictions and of the references (sd, sd_reference): a
-system that answers nearly the same for everything can still correlate, and only its spread shows it,
-and a correlation means more on references that spread widely. Sentence aspects add Parikh et al.'s tolerance rates: exact (|error| < 0.5), within1
+system that answers nearly the same for everything can still correlate, and only its spread shows
+it; and a correlation means more on references that spread widely. Sentence aspects add Parikh et
+al.'s tolerance rates: exact (|error| < 0.5), within1
 (<= 1), within2 (<= 2), the PCC of the within-1 / within-2 match indicators with the reference
 (within1_pcc, within2_pcc) and the mean prediction where the reference is below 7 and from 7 up
 (mean_ref_below7, mean_ref_from7). A value that is undefined (fewer than 3 pairs, constant
