@@ -31,7 +31,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra.utils import instantiate
 from rich.console import Console
 
@@ -48,10 +47,14 @@ from apa.models import LoadedModel, ModelSource
 from apa.models.adapter import load_adapter
 from apa.objectives import Objective
 from apa.prompts import Prompt
-from apa.training import ADAPTER_DIR, RUN_CONFIG
+from apa.training import ADAPTER_DIR
+from apa.training.run_folder import RunFolderError, config_targets, read_run_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = PROJECT_ROOT / "pretrained" / "mini-speechocean762"  # the shipped adapter, a run folder
+CONF_DIR = PROJECT_ROOT / "conf"  # the targets a run folder may name are those of these config groups
+RUN_GROUPS = ("model", "data", "prompt", "objective")  # what a run folder brings (as for evaluate.py)
+OPTIONAL_GROUPS = ("decoding",)  # how the run decoded its test split, when it chose
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")  # what soundfile reads
 TEXT_SIDECARS = (".txt", ".lab")  # the words said, beside the audio file (the Montreal Forced Aligner's layout)
 DEFAULT_CACHE = "~/.cache/apa"  # as conf/paths/default.yaml: $APA_CACHE, else this
@@ -69,28 +72,26 @@ class ScoreInputError(ValueError):
 
 @dataclass
 class TrainedRun:
-    """A training run's folder: ``config.yaml`` (the resolved config) and ``adapter/``. The model,
-    prompt and objective are instantiated from the config, as ``evaluate.py checkpoint=RUN_DIR`` does."""
+    """A training run's folder: ``config.yaml`` (the resolved config) and ``adapter/``, read with
+    :func:`apa.training.run_folder.read_run_config` as ``evaluate.py checkpoint=RUN_DIR`` reads it;
+    the model, prompt and objective are instantiated from its config groups."""
 
     folder: Path
     config: dict[str, Any]
 
     @classmethod
-    def open(cls, folder: Path) -> TrainedRun:
-        if not folder.is_dir():
-            if folder == PRETRAINED:
-                raise ScoreInputError(
-                    f"{folder}: the shipped adapter is not there (it comes with a clone of the apa repository, "
-                    "under pretrained/); pass --checkpoint RUN_DIR with any training run folder instead "
-                    "(train.py's outputs/train/runs/<time>, e.g. from `make demo`)"
-                )
-            raise ScoreInputError(f"{folder}: no such run folder (--checkpoint takes a train.py run folder)")
-        missing = [name for name in (RUN_CONFIG, f"{ADAPTER_DIR}/adapter_config.json") if not (folder / name).is_file()]
-        if missing:
+    def open(cls, folder: Path, trust_remote_code: bool = False) -> TrainedRun:
+        """The folder's config, checked as ``evaluate.py checkpoint=`` checks it before anything loads:
+        a finished run, naming only apa's own targets, running no model repository's code unless
+        ``trust_remote_code`` (from the command line, never from the folder)."""
+        if folder == PRETRAINED and not folder.is_dir():
             raise ScoreInputError(
-                f"{folder}: not a run folder, {' and '.join(missing)} missing (train.py writes both when training ends)"
+                f"{folder}: the shipped adapter is not there (it comes with a clone of the apa repository, "
+                "under pretrained/); pass --checkpoint RUN_DIR with any training run folder instead "
+                "(train.py's outputs/train/runs/<time>, e.g. from `make demo`)"
             )
-        return cls(folder, yaml.safe_load((folder / RUN_CONFIG).read_text(encoding="utf-8")))
+        allowed = config_targets(CONF_DIR, (*RUN_GROUPS, *OPTIONAL_GROUPS))
+        return cls(folder, read_run_config(folder, RUN_GROUPS, allowed, trust_remote_code, optional=OPTIONAL_GROUPS))
 
     @cached_property
     def model(self) -> ModelSource:
@@ -282,6 +283,11 @@ def parser() -> argparse.ArgumentParser:
         help="a speechocean762 folder or a WORD<TAB>PHONES file, before the run's corpus and cmudict (repeatable)",
     )
     parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let the run's model run its repository's code (a run folder cannot ask for it)",
+    )
+    parser.add_argument(
         "--json", type=Path, metavar="OUT", help="write the scores here in the speechocean762 scores.json schema"
     )
     return parser
@@ -307,7 +313,7 @@ def requests_from(args: argparse.Namespace) -> list[Request]:
 def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
     requests = requests_from(args)
     check_recordings(requests)
-    run = TrainedRun.open(args.checkpoint)
+    run = TrainedRun.open(args.checkpoint, args.trust_remote_code)
     lexicon = None
     if run.needs_phones and any(r.phones is None for r in requests):
         lexicon = Lexicon.standard([*args.lexicon, *filter(None, [run.corpus])])
@@ -346,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     quiet_libraries()
     try:
         score(args, Console())
-    except (ScoreInputError, AudioError, LexiconError, FileNotFoundError) as error:
+    except (ScoreInputError, RunFolderError, AudioError, LexiconError, FileNotFoundError) as error:
         sys.exit(f"apa score: error: {error}")
 
 

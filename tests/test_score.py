@@ -2,12 +2,14 @@
 table and the scores.json output; a tiny run trained on a few real utterances stands in for the
 shipped adapter."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 import soxr
+import yaml
 
 from apa import score
 from apa.data import FeatureCache, Speechocean762
@@ -205,9 +207,7 @@ def test_a_missing_shipped_adapter_says_how_to_get_one(tmp_path, monkeypatch, re
     assert "--checkpoint RUN_DIR" in str(caught.value.code)
     with pytest.raises(SystemExit) as caught:
         score.main([str(real_wav), "--text", "mike", "--checkpoint", str(tmp_path)])
-    assert f"{tmp_path}: not a run folder, config.yaml and adapter/adapter_config.json missing" in str(
-        caught.value.code
-    )
+    assert f"checkpoint={tmp_path}: not a finished training run, no config.yaml" in str(caught.value.code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,6 +477,16 @@ def test_empty_and_unreadable_audio_are_named(tmp_path, tiny_run):
     text = tmp_path / "notes.wav"
     text.write_text("not audio")
     assert f"{text}: not a readable audio file" in fails([str(text), "--text", "hello", "--checkpoint", str(tiny_run)])
+
+
+def test_a_run_folder_cannot_choose_what_code_runs(real_wav, tiny_run, tmp_path):
+    crafted = tmp_path / "crafted"
+    shutil.copytree(tiny_run, crafted)
+    config = yaml.safe_load((crafted / "config.yaml").read_text())
+    config["objective"]["_target_"] = "builtins.print"
+    (crafted / "config.yaml").write_text(yaml.safe_dump(config))
+    message = fails([str(real_wav), "--text", "mike likes the white one", "--checkpoint", str(crafted)])
+    assert "objective._target_='builtins.print'" in message and "a run folder cannot choose what code runs" in message
 
 
 def test_an_unknown_word_is_named_with_the_way_out(real_wav, tiny_run):
