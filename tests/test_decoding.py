@@ -3,13 +3,15 @@
 import pytest
 import torch
 
-from apa.data import Scores, WordScores
+from apa.data import FeatureCache, Scores, WordScores
 from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder, evaluate
 from apa.evaluation.decoding import average, end_of_answer_ids
 from apa.models.encoding import PromptEncoder
 from apa.models.heads import ScoreHead, attach_head
 from apa.models.score_tokens import score_token_ids
 from apa.prompts.slots import blank
+
+from .helpers import load_prompt
 
 
 def forced_generation(model, processor, prompt, utterance, chunk):
@@ -103,6 +105,25 @@ def test_generation_of_an_untrained_model_counts_as_missing(multi_setup, test_ut
     asked = evaluate(predictions, references, resamples=0, aspects=prompt.asked)  # what the prompt asked for
     assert len(asked.coverage) == 9 and all(c["rate"] == 0.0 for c in asked.coverage.values())
     assert asked.metrics["sentence/total/pcc"] is None and asked.undefined["sentence/total/pcc"] == "no predictions"
+
+
+@pytest.mark.parametrize("stopped", [True, False])
+def test_an_answer_cut_at_the_token_limit_loses_its_last_word_not_a_digit(
+    tiny, test_utterances, tmp_path, monkeypatch, stopped
+):
+    """'... 10' cut after its '1' must not read 1: a row with no end-of-answer token was cut short."""
+    model, processor = tiny
+    tokenizer, prompt = processor.tokenizer, load_prompt("sentence", score_tokens="digits")
+    table = FeatureCache(str(tmp_path)).load(test_utterances[:1], processor.feature_extractor)
+    answer = tokenizer("Sentence Scores: 8 7 6 10 1", add_special_tokens=False)["input_ids"]
+    stop = end_of_answer_ids(tokenizer, PromptEncoder(tokenizer, prompt))[0]
+    generated = torch.tensor([[*answer, stop] if stopped else answer])
+    monkeypatch.setattr(model, "generate", lambda input_ids, **_: torch.cat([input_ids, generated], dim=1))
+    decoded = GenerationDecoder(batch_size=1).predict(model, processor, prompt, test_utterances[:1], table)
+    (prediction,) = decoded.values()
+    scores = prediction.scores
+    read = (scores.accuracy, scores.fluency, scores.prosodic, scores.completeness, scores.total)
+    assert read == ((8, 7, 6, 10, 1) if stopped else (None,) * 5)  # a line short of a score is missing whole
 
 
 def test_chunks_are_averaged_value_by_value():

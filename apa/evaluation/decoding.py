@@ -165,6 +165,7 @@ class GenerationDecoder(Decoder):
             for ids in (encoder.prompt_ids(item.utterance, item.chunk.mel_frames) for item in batch)
         ]
         inputs = to_device(_collate(processor, prompt, rows, batch, padding_side="left"), model)
+        stop_ids = end_of_answer_ids(tokenizer, encoder)  # an answer without one was cut at max_new_tokens
         output = model.generate(
             input_ids=inputs["input_ids"],
             attention_mask=inputs["attention_mask"],
@@ -173,10 +174,12 @@ class GenerationDecoder(Decoder):
             max_new_tokens=self.max_new_tokens,
             do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=end_of_answer_ids(tokenizer, encoder),
+            eos_token_id=stop_ids,
         )
-        answers = tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-        return [Prediction(prompt.parse(answer), answer) for answer in answers]
+        generated = output[:, inputs["input_ids"].shape[1] :]
+        answers = tokenizer.batch_decode(generated, skip_special_tokens=True)
+        cut = ~torch.isin(generated, torch.tensor(stop_ids, device=generated.device)).any(dim=-1)
+        return [Prediction(prompt.parse(answer, cut=bool(c)), answer) for answer, c in zip(answers, cut, strict=True)]
 
 
 def end_of_answer_ids(tokenizer, encoder: PromptEncoder) -> list[int]:

@@ -73,7 +73,9 @@ def newest_complete_checkpoint(folder: Path) -> Path:
             f"trainer.resume=true but {folder} does not exist: nothing to resume "
             "(pass the interrupted run's folder as hydra.run.dir=<run>)"
         )
-    skipped = []
+    # a staging folder is cleared by the next save, so any left is newer than every checkpoint
+    staged = sorted(p.name for p in folder.glob(f".{PREFIX_CHECKPOINT_DIR}-*{STAGING_SUFFIX}"))
+    skipped = [f"{name} (a save that was interrupted)" for name in staged]
     for checkpoint in map(Path, reversed(sort_checkpoints(str(folder)))):
         why = incomplete(checkpoint)
         if why is None:
@@ -83,8 +85,7 @@ def newest_complete_checkpoint(folder: Path) -> Path:
                 log.info("resuming from %s", checkpoint)
             return checkpoint
         skipped.append(f"{checkpoint.name} ({why})")
-    interrupted = sorted(p.name for p in folder.glob(f".{PREFIX_CHECKPOINT_DIR}-*{STAGING_SUFFIX}"))
-    found = "; ".join(skipped + [f"{name} (a save that was interrupted)" for name in interrupted]) or "nothing"
+    found = "; ".join(skipped) or "nothing"
     raise CheckpointError(f"trainer.resume=true but {folder} holds no complete checkpoint (found: {found})")
 
 
