@@ -59,3 +59,15 @@ def machine() -> dict:
         "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def replace_section(report: Path, name: str, body: str) -> None:
+    """Rewrite what lies between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``report``
+    (the markers are appended when missing); the rest of the file is left as it is."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = report.read_text(encoding="utf-8") if report.is_file() else "# Benchmarks\n"
+    if start not in text:
+        text = text.rstrip("\n") + f"\n\n{start}\n{end}\n"
+    before, _, rest = text.partition(start)
+    _, _, after = rest.partition(end)
+    report.write_text(f"{before}{start}\n{body.strip()}\n{end}{after}", encoding="utf-8")

@@ -15,11 +15,11 @@ from datetime import date
 from pathlib import Path
 
 from bench import caches, paper_7b, scoring
-from bench.common import ROOT, child, machine, measure
+from bench.common import ROOT, child, machine, measure, replace_section
 
 RESULTS = ROOT / "bench" / "results.json"
 REPORT = ROOT / "BENCHMARKS.md"
-START, END = "<!-- speed:start -->", "<!-- speed:end -->"
+SECTION = "speed"  # <!-- speed:start --> ... <!-- speed:end --> in BENCHMARKS.md
 MODES = {
     "quick": dict(models=("tiny",), utterances=16, batch_size=4, steps=6, repeats=2, train_utterances=24),
     "full": dict(models=("tiny", "mini"), utterances=40, batch_size=8, steps=10, repeats=3, train_utterances=64),
@@ -131,21 +131,14 @@ def update_report(results: dict, command: str, report: Path = REPORT) -> None:
     m = results["machine"]
     section = "\n".join(
         [
-            START,
             f"Measured on {date.today()} with `{command}` ({results['mode']} mode) on {m['cpu']}, "
             f"{m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), Python {m['python']}; "
             "medians of repeated runs, spreads in `bench/results.json`.",
             "",
             table(results),
-            END,
         ]
     )
-    text = report.read_text(encoding="utf-8") if report.is_file() else f"# Benchmarks\n\n{START}\n{END}\n"
-    if START not in text:
-        text += f"\n{START}\n{END}\n"
-    before, _, rest = text.partition(START)
-    _, _, after = rest.partition(END)
-    report.write_text(before + section + after, encoding="utf-8")
+    replace_section(report, SECTION, section)
 
 
 def main(argv: list[str] | None = None) -> None:

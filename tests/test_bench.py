@@ -5,9 +5,12 @@ import json
 import pytest
 
 from bench import paper_7b
-from bench.run import END, START, update_report
+from bench.common import replace_section
+from bench.run import update_report
 
 from .helpers import PROJECT_ROOT
+
+START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 
 
 def test_qwen2_audio_7b_on_paper():
@@ -37,6 +40,16 @@ def test_report_section_is_replaced_and_the_rest_kept(tmp_path, monkeypatch):
     assert "Real-data table stays." in text and "Footer stays." in text and "old numbers" not in text
     assert "| new | table |" in text and "`make bench-quick` (quick mode)" in text
     assert text.count(START) == text.count(END) == 1
+
+
+def test_a_missing_section_is_appended_and_rewritten_in_place(tmp_path):
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text("# Benchmarks\n\nIntro.\n")
+    replace_section(report, "real-data", "| first |")
+    replace_section(report, "real-data", "| second |\n")
+    assert (
+        report.read_text() == "# Benchmarks\n\nIntro.\n\n<!-- real-data:start -->\n| second |\n<!-- real-data:end -->\n"
+    )
 
 
 @pytest.mark.slow

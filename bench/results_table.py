@@ -1,0 +1,147 @@
+"""BENCHMARKS.md's real-speech results: one table per granularity from the committed runs.
+
+    python -m bench.results_table            # rewrite the section between the markers
+    python -m bench.results_table --print    # only print it
+
+Every folder in ``bench/real_data/`` is a training run's evaluation as train.py wrote it
+(``config.yaml``, the test split's ``predictions.json`` and ``references.json``, ``metrics.json``),
+named ``<objective>-<prompt>-seed<N>``; ``python evaluate.py predictions=... references=...``
+recomputes its metrics (tests/test_results_table.py checks that it does). Each table gives PCC and
+SCC with their 95% intervals, RMSE, the spread of the predictions beside the references', and the
+paired-bootstrap difference from the best run (the highest sentence total PCC) on the same
+utterances; runs of one recipe with several seeds get a row of their seed-to-seed spread; the
+published anchors, measured on the full 2,500-utterance test set, close each table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+from collections.abc import Iterable
+from pathlib import Path
+
+from apa.data.scales import ASPECTS
+from apa.evaluation.compare import Run, load_run
+from apa.evaluation.metrics import paired_bootstrap
+from apa.evaluation.report import HEADINGS, SHORT, number
+from bench.common import ROOT, replace_section
+
+RUNS_DIR = ROOT / "bench" / "real_data"
+SECTION = "real-data"  # <!-- real-data:start --> ... <!-- real-data:end --> in BENCHMARKS.md
+BEST_BY = "sentence/total/pcc"
+RUN_NAME = re.compile(r"(?P<recipe>.+)-seed(?P<seed>\d+)$")
+# PCC on the full speechocean762 test set (2,500 utterances), as published.
+ANCHORS = {
+    "GOPT (Gong et al. 2022)": {"phone/accuracy": 0.612, "word/accuracy": 0.533, "sentence/total": 0.742},
+    "Qwen2-Audio-7B, multi-granularity FT (Wang et al. 2025, Table 1)": {
+        "phone/accuracy": 0.38,
+        "word/accuracy": 0.51,
+        "sentence/accuracy": 0.69,
+        "sentence/fluency": 0.74,
+        "sentence/prosodic": 0.73,
+        "sentence/total": 0.72,
+    },
+}
+
+
+def load_runs(folder: Path = RUNS_DIR) -> list[Run]:
+    """The committed runs, best first (by sentence total PCC)."""
+    runs = [load_run(path) for path in sorted(folder.iterdir()) if (path / "metrics.json").is_file()]
+    for run in runs:
+        run.name = run.folder.name
+    return sorted(runs, key=lambda run: -(run.metrics["metrics"].get(BEST_BY) or float("-inf")))
+
+
+def with_interval(run: Run, name: str) -> str:
+    value, interval = run.metrics["metrics"].get(name), run.metrics.get("ci95", {}).get(name)
+    return number(value) + (f" [{number(interval[0], 2)}, {number(interval[1], 2)}]" if interval else "")
+
+
+def spreads(run: Run, prefix: str) -> str:
+    values = run.metrics["metrics"]
+    return f"{number(values.get(f'{prefix}/sd'), 2)} / {number(values.get(f'{prefix}/sd_reference'), 2)}"
+
+
+def difference(comparison: dict, name: str) -> str:
+    entry = comparison.get(name)
+    return "-" if entry is None else f"{entry['difference']:+.3f} (p={number(entry['p_value'], 3)})"
+
+
+def seed_spread(runs: Iterable[Run], name: str) -> str:
+    values = [run.metrics["metrics"].get(name) for run in runs]
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return "-"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def recipes(runs: list[Run]) -> dict[str, list[Run]]:
+    """Runs grouped by everything but their seed."""
+    grouped: dict[str, list[Run]] = {}
+    for run in runs:
+        match = RUN_NAME.match(run.name)
+        grouped.setdefault(match["recipe"] if match else run.name, []).append(run)
+    return grouped
+
+
+def granularity_table(granularity: str, runs: list[Run], comparisons: dict[str, dict]) -> list[str]:
+    aspects = [a for a in ASPECTS[granularity] if any(f"{granularity}/{a}/pcc" in r.metrics["metrics"] for r in runs)]
+    if not aspects:
+        return []
+    prefixes = [f"{granularity}/{a}" for a in aspects]
+    header = "| run | | " + " | ".join(f"{HEADINGS[granularity]} {SHORT[a]}" for a in aspects) + " |"
+    lines = [f"**{HEADINGS[granularity]} level**", "", header, "|---|---" + "|---" * len(aspects) + "|"]
+    for index, run in enumerate(runs):
+        rows = [
+            ("PCC", [with_interval(run, f"{p}/pcc") for p in prefixes]),
+            ("SCC", [with_interval(run, f"{p}/scc") for p in prefixes]),
+            ("RMSE", [number(run.metrics["metrics"].get(f"{p}/rmse")) for p in prefixes]),
+            ("sd predictions / references", [spreads(run, p) for p in prefixes]),
+        ]
+        if index:
+            versus_best = [difference(comparisons[run.name], f"{p}/pcc") for p in prefixes]
+            rows.append((f"PCC minus {runs[0].name}", versus_best))
+        for row, (label, cells) in enumerate(rows):
+            lines.append(f"| {run.name if row == 0 else ''} | {label} | " + " | ".join(cells) + " |")
+    for recipe, seeds in recipes(runs).items():
+        if len(seeds) > 1:
+            cells = [seed_spread(seeds, f"{p}/pcc") for p in prefixes]
+            lines.append(f"| {recipe}, {len(seeds)} seeds | PCC mean ± sd | " + " | ".join(cells) + " |")
+    for anchor, values in ANCHORS.items():
+        cells = [f"{values[p]:g}" if p in values else "-" for p in prefixes]
+        if any(c != "-" for c in cells):
+            lines.append(f"| {anchor}, full test set | PCC | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def results_tables(runs: list[Run], resamples: int = 1000, seed: int = 0) -> str:
+    best = runs[0]
+    comparisons = {
+        run.name: paired_bootstrap(run.predictions, best.predictions, best.references, resamples, seed)
+        for run in runs[1:]
+    }
+    lines = [
+        f"{len(runs)} runs on the subset's 300 test utterances (15 speakers); best first, by {BEST_BY}. "
+        f"Intervals: 95% bootstrap over utterances ({resamples} resamples); differences: paired bootstrap "
+        "on the same resamples, p two-sided.",
+        "",
+    ]
+    for granularity in ("phone", "word", "sentence"):
+        lines += granularity_table(granularity, runs, comparisons)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.results_table", description=__doc__.splitlines()[0])
+    parser.add_argument("--print", action="store_true", help="print the tables, leave BENCHMARKS.md alone")
+    parser.add_argument("--runs", type=Path, default=RUNS_DIR)
+    args = parser.parse_args(argv)
+    tables = results_tables(load_runs(args.runs))
+    print(tables)
+    if not args.print:
+        replace_section(ROOT / "BENCHMARKS.md", SECTION, tables)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""BENCHMARKS.md's real-speech tables: built from run folders, best run first; and every committed
+run's metrics recomputable from its predictions and the references beside them."""
+
+import json
+
+import numpy as np
+import pytest
+
+from apa.data import Scores, WordScores
+from apa.data.records import read_scores
+from apa.evaluation.metrics import evaluate
+from apa.evaluation.report import predictions_json, write_json, write_report
+from bench.results_table import RUNS_DIR, load_runs, results_tables
+
+COMMITTED = sorted(path for path in RUNS_DIR.glob("*") if (path / "metrics.json").is_file())
+
+
+def scores(values: np.ndarray) -> dict[str, Scores]:
+    """One one-word utterance per value, every aspect at that value (phones at its 0-2 equivalent)."""
+    return {
+        f"u{i}": Scores(v, v, v, 10, v, (WordScores("A", v, 10, v, ("AH0",), (v / 5,)),)) for i, v in enumerate(values)
+    }
+
+
+def write_run(folder, predictions: dict[str, Scores], references: dict[str, Scores]) -> None:
+    folder.mkdir()
+    write_json(folder / "predictions.json", predictions_json(predictions))
+    write_json(folder / "references.json", predictions_json(references))
+    write_report(folder, evaluate(predictions, references, resamples=50))
+
+
+@pytest.fixture
+def runs(tmp_path):
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(2, 10, 40).round()
+    references = scores(truth)
+    for name, noise in (("fa-multi-seed1", 0.5), ("fa-multi-seed2", 1.0), ("ce-multi-seed1", 3.0)):
+        write_run(tmp_path / name, scores((truth + rng.normal(0, noise, truth.size)).clip(0, 10)), references)
+    (tmp_path / "notes.txt").write_text("not a run")
+    return load_runs(tmp_path)
+
+
+def test_runs_are_ordered_best_first_by_sentence_total(runs):
+    assert [run.name for run in runs] == ["fa-multi-seed1", "fa-multi-seed2", "ce-multi-seed1"]
+    totals = [run.metrics["metrics"]["sentence/total/pcc"] for run in runs]
+    assert totals == sorted(totals, reverse=True)
+
+
+def test_tables_compare_with_the_best_and_give_the_seed_spread_and_anchors(runs):
+    tables = results_tables(runs, resamples=50)
+    assert [line for line in tables.splitlines() if line.endswith(" level**")] == [
+        "**Phone level**",
+        "**Word level**",
+        "**Utt level**",
+    ]
+    lines = tables.splitlines()
+    rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| ") and "seed" in line}
+    assert set(rows) >= {"fa-multi-seed1", "fa-multi-seed2", "ce-multi-seed1"}
+    assert "PCC minus fa-multi-seed1" in tables and "PCC minus fa-multi-seed2" not in tables
+    pccs = [run.metrics["metrics"]["sentence/total/pcc"] for run in runs[:2]]
+    *_, spread = (line for line in lines if line.startswith("| fa-multi, 2 seeds | PCC mean ± sd"))  # the Utt table
+    assert f"{np.mean(pccs):.3f} ± {np.std(pccs, ddof=1):.3f}" in spread.split("|")[-2]  # the total column
+    assert not any(line.startswith("| ce-multi, ") for line in lines)  # one seed: no spread row
+    *_, gopt = (line for line in lines if line.startswith("| GOPT"))
+    assert gopt.rstrip(" |").endswith("0.742")  # the utterance total's anchor in the total column
+
+
+def test_a_worse_run_differs_from_the_best_by_its_own_pcc_difference(runs):
+    best, worst = runs[0], runs[-1]
+    lines = results_tables(runs, resamples=50).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| ce-multi-seed1 |"))
+    difference_row = next(line for line in lines[start:] if "PCC minus fa-multi-seed1" in line)
+    expected = worst.metrics["metrics"]["sentence/total/pcc"] - best.metrics["metrics"]["sentence/total/pcc"]
+    assert difference_row.split("|")[-2].strip().startswith(f"{expected:+.3f}")
+
+
+@pytest.mark.parametrize("run", COMMITTED, ids=[path.name for path in COMMITTED])
+def test_committed_metrics_are_recomputed_from_their_predictions(run):
+    predictions = read_scores(run / "predictions.json", complete=False).scores
+    references = read_scores(run / "references.json").scores
+    committed = json.loads((run / "metrics.json").read_text())["metrics"]
+    recomputed = evaluate(predictions, references, resamples=0).metrics
+    assert committed.keys() == recomputed.keys()
+    for name, value in committed.items():
+        assert value == pytest.approx(recomputed[name], abs=1e-9), name
+
+
+@pytest.mark.parametrize("run", COMMITTED, ids=[path.name for path in COMMITTED])
+def test_committed_runs_were_scored_against_the_subsets_test_labels(run, speechocean762):
+    from apa.data import Speechocean762
+
+    subset = {u.id: u.scores for u in Speechocean762(str(speechocean762)).utterances("test")}
+    assert read_scores(run / "references.json").scores == subset
