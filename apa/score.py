@@ -47,13 +47,10 @@ from apa.models import LoadedModel, ModelSource
 from apa.models.adapter import load_adapter
 from apa.objectives import Objective
 from apa.prompts import Prompt
-from apa.training import ADAPTER_DIR
-from apa.training.run_folder import RunFolderError, config_targets, read_run_config
+from apa.runs import ADAPTER_DIR, RunFolderError, read_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = PROJECT_ROOT / "pretrained" / "mini-speechocean762"  # the shipped adapter, a run folder
-CONF_DIR = PROJECT_ROOT / "conf"  # the targets a run folder may name are those of these config groups
-RUN_GROUPS = ("model", "data", "prompt", "objective")  # what a run folder brings (as for evaluate.py)
 OPTIONAL_GROUPS = ("decoding",)  # how the run decoded its test split, when it chose
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")  # what soundfile reads
 TEXT_SIDECARS = (".txt", ".lab")  # the words said, beside the audio file (the Montreal Forced Aligner's layout)
@@ -73,7 +70,7 @@ class ScoreInputError(ValueError):
 @dataclass
 class TrainedRun:
     """A training run's folder: ``config.yaml`` (the resolved config) and ``adapter/``, read with
-    :func:`apa.training.run_folder.read_run_config` as ``evaluate.py checkpoint=RUN_DIR`` reads it;
+    :func:`apa.runs.read_run` as ``evaluate.py checkpoint=RUN_DIR`` reads it;
     the model, prompt and objective are instantiated from its config groups."""
 
     folder: Path
@@ -90,8 +87,7 @@ class TrainedRun:
                 "under pretrained/); pass --checkpoint RUN_DIR with any training run folder instead "
                 "(train.py's outputs/train/runs/<time>, e.g. from `make demo`)"
             )
-        allowed = config_targets(CONF_DIR, (*RUN_GROUPS, *OPTIONAL_GROUPS))
-        return cls(folder, read_run_config(folder, RUN_GROUPS, allowed, trust_remote_code, optional=OPTIONAL_GROUPS))
+        return cls(folder, read_run(folder, trust_remote_code, optional=OPTIONAL_GROUPS))
 
     @cached_property
     def model(self) -> ModelSource:

@@ -1,5 +1,7 @@
-"""evaluate.py checkpoint=DIR: a run folder cannot run code, and what is not a finished run is
-refused before any model loads."""
+"""A run folder: one spelling of its layout; evaluate.py checkpoint=DIR cannot run its code, and
+what is not a finished run is refused before any model loads."""
+
+import ast
 
 import pytest
 import torch
@@ -7,11 +9,33 @@ import yaml
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
+from apa import runs
 from apa.models import Qwen2AudioCheckpoint, TinyQwen2Audio
-from apa.training.run_folder import RunFolderError, config_targets, read_run_config
-from evaluate import CONF_DIR, RUN_GROUPS, build_job
+from apa.runs import CONF_DIR, RUN_GROUPS, RunFolderError, config_targets, read_run_config
+from evaluate import build_job
 
+from .helpers import PROJECT_ROOT
 from .test_training import overrides
+
+LAYOUT = {
+    runs.RUN_CONFIG,
+    runs.ADAPTER_DIR,
+    runs.CHECKPOINT_DIR,
+    runs.PREDICTIONS,
+    runs.REFERENCES,
+    runs.ANSWERS,
+    runs.METRICS,
+}
+SOURCES = [*sorted((PROJECT_ROOT / "apa").rglob("*.py")), PROJECT_ROOT / "train.py", PROJECT_ROOT / "evaluate.py"]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
+def test_only_apa_runs_spells_the_layout(path):
+    """Training writes the folder that evaluation, comparison and `apa score` read: a name spelt
+    anywhere else could drift from the one the other side uses."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assert path == PROJECT_ROOT / "apa" / "runs.py" or not strings & LAYOUT, f"use apa.runs' {strings & LAYOUT}"
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from apa.logging import WandbLogger
 from apa.models import ModelSource
 from apa.models.adapter import load_adapter
 from apa.prompts import Prompt
+from apa.runs import ANSWERS, PREDICTIONS, REFERENCES
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +104,11 @@ def write_predictions(output_dir: Path, predictions: dict[str, Prediction], utte
     be compared from their folders alone) and the raw answers of free generation (answers.json)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     texts = {u.id: u.text for u in utterances}
-    write_json(output_dir / "predictions.json", predictions_json({u: p.scores for u, p in predictions.items()}, texts))
-    write_json(output_dir / "references.json", predictions_json({u.id: u.scores for u in utterances}, texts))
+    write_json(output_dir / PREDICTIONS, predictions_json({u: p.scores for u, p in predictions.items()}, texts))
+    write_json(output_dir / REFERENCES, predictions_json({u.id: u.scores for u in utterances}, texts))
     answers = {uid: p.answer for uid, p in predictions.items() if p.answer is not None}
     if answers:
-        write_json(output_dir / "answers.json", answers)
+        write_json(output_dir / ANSWERS, answers)
 
 
 def _references(job: EvaluateJob) -> tuple[ScoresFile, list[Utterance]]:

@@ -34,16 +34,13 @@ from apa.models.heads import save_head_spec
 from apa.models.score_tokens import add_score_tokens
 from apa.objectives import Objective
 from apa.prompts import Prompt
+from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
 from apa.training.examples import ExampleSet, TrainingCollator, build_examples
 from apa.training.trainer import Scorer, ScoringTrainer, TrainerSettings
 
 log = logging.getLogger(__name__)
-
-ADAPTER_DIR = "adapter"
-CHECKPOINT_DIR = "checkpoints"
-RUN_CONFIG = "config.yaml"  # the resolved config: evaluate.py checkpoint=RUN_DIR rebuilds the model from it
 
 
 @dataclass
