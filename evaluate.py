@@ -50,7 +50,7 @@ def build_job(cfg: DictConfig) -> evaluation.EvaluateJob:
         adapter=checkpoint / runs.ADAPTER_DIR if checkpoint else None,
         prompt=from_run_or_here(cfg, run, "prompt"),
         decoder=decoder,
-        masked_slots=bool(objective and objective.masks_slots),
+        masked_slots=bool(objective and objective.masked_slots),
         compare=Path(cfg.compare) if cfg.compare else None,
         resamples=cfg.bootstrap_resamples,
         seed=cfg.seed,

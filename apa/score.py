@@ -243,7 +243,7 @@ def predict(run: TrainedRun, loaded: LoadedModel, batch: list[Utterance], cache:
     """The run's scores of ``batch``, decoded as the run decodes its test split (features cached)."""
     model, processor = loaded
     features = FeatureCache(str(cache / "features")).load(batch, processor.feature_extractor)
-    decoded = run.decoder().predict(model, processor, run.prompt, batch, features, run.objective.masks_slots)
+    decoded = run.decoder().predict(model, processor, run.prompt, batch, features, run.objective.masked_slots)
     return {u.id: decoded[u.id].scores for u in batch}
 
 

@@ -219,7 +219,7 @@ class SlotDecoder(Decoder):
         if not prompt.vocabulary.single_token:
             raise ValueError(f"slot decoding reads one token per score class; prompt {prompt.name} writes digits")
         class_ids = torch.tensor(score_token_ids(processor.tokenizer, prompt.vocabulary))
-        encoder = PromptEncoder(processor.tokenizer, prompt, mask_slots=masked_slots)
+        encoder = PromptEncoder(processor.tokenizer, prompt, masked_slots=masked_slots)
         rows = templates(encoder, batch)
         if masked_slots:
             return self._one_pass(model, processor, prompt, rows, batch, class_ids)
@@ -262,7 +262,7 @@ class RegressionDecoder(Decoder):
     name = "regression"
 
     def decode(self, model, processor, prompt, batch, masked_slots):
-        encoder = PromptEncoder(processor.tokenizer, prompt, mask_slots=True)
+        encoder = PromptEncoder(processor.tokenizer, prompt, masked_slots=True)
         rows = templates(encoder, batch)
         inputs = to_device(_collate(processor, prompt, rows, batch), model)
         at_slots, valid = slot_hidden(hidden_states(model, inputs), inputs)

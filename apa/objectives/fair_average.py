@@ -70,7 +70,7 @@ def class_cross_entropy(class_logits: torch.Tensor, allowed: torch.Tensor, targe
 
 class FairAverage(Objective):
     name = "fa"
-    masks_slots = True
+    masked_slots = True
     decoding = "slots"
 
     def __init__(self, slot_ce_weight: float = 1.0, ce_weight: float = 0.0):

@@ -88,7 +88,7 @@ def adapter_fingerprint(model: PeftModel) -> str:
 def training_set(job: TrainJob, model: PeftModel, processor: ProcessorMixin) -> ExampleSet:
     utterances = job.data.utterances("train")[: job.limit]
     features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
-    encoder = PromptEncoder(processor.tokenizer, job.prompt, mask_slots=job.objective.masks_slots)
+    encoder = PromptEncoder(processor.tokenizer, job.prompt, masked_slots=job.objective.masked_slots)
     examples = build_examples(utterances, features, encoder, pairs=job.objective.needs_pairs, seed=job.seed)
     log.info("%d training examples from %d utterances", len(examples), len(utterances))
     audio = TowerCache(str(job.cache_dir / "tower")).load(model, features) if job.cache_audio_tower else features
@@ -103,7 +103,7 @@ def decoding(job: TrainJob, processor: ProcessorMixin, split: str):
     decoder = job.decoder or DECODERS[job.objective.decoding]()
 
     def decode(model: PeftModel) -> dict[str, Prediction]:
-        return decoder.predict(model, processor, job.prompt, utterances, features, job.objective.masks_slots)
+        return decoder.predict(model, processor, job.prompt, utterances, features, job.objective.masked_slots)
 
     return utterances, decode
 
@@ -168,7 +168,7 @@ def run(job: TrainJob) -> float | None:
             dataset = training_set(job, peft_model, processor)
         dev, scores = dev_scores(job, processor) if evaluates_dev else (None, None)
         collate = Collator(
-            processor.tokenizer.pad_token_id, job.prompt.aspect_names, label_slots=not job.objective.masks_slots
+            processor.tokenizer.pad_token_id, job.prompt.aspect_names, masked_slots=job.objective.masked_slots
         )
         trainer = ScoringTrainer(
             model=Scorer(peft_model, job.objective),
