@@ -33,10 +33,8 @@ def from_run_or_here(cfg: DictConfig, run: DictConfig | None, key: str):
 def build_job(cfg: DictConfig) -> evaluation.EvaluateJob:
     checkpoint = Path(cfg.checkpoint) if cfg.checkpoint else None
     run = run_config(cfg)
-    objective = instantiate(run.objective) if run is not None else None
-    decoder = instantiate(cfg.decoding) if cfg.get("decoding") else None
-    if decoder is None and objective is not None:
-        decoder = evaluation.DECODERS[objective.decoding]()
+    chosen = instantiate(cfg.decoding) if cfg.get("decoding") else None
+    decoder = evaluation.decoder_for(runs.implied_decoding(run), chosen) if run is not None else chosen
     return evaluation.EvaluateJob(
         output_dir=Path(cfg.output_dir),
         logger=instantiate(cfg.logger),
@@ -50,7 +48,6 @@ def build_job(cfg: DictConfig) -> evaluation.EvaluateJob:
         adapter=checkpoint / runs.ADAPTER_DIR if checkpoint else None,
         prompt=from_run_or_here(cfg, run, "prompt"),
         decoder=decoder,
-        masked_slots=bool(objective and objective.masked_slots),
         compare=Path(cfg.compare) if cfg.compare else None,
         resamples=cfg.bootstrap_resamples,
         seed=cfg.seed,

@@ -40,14 +40,13 @@ from apa.data.features import FeatureCache
 from apa.data.lexicon import LEXICON_FILE, Lexicon, LexiconError, OutOfVocabulary, parse_phones, words_of
 from apa.data.records import Scores, Utterance, WordScores
 from apa.data.speechocean762 import read_kaldi_table
-from apa.evaluation.decoding import DECODERS, Decoder
+from apa.evaluation.decoding import Decoder, decoder_for
 from apa.evaluation.display import summary_table, utterance_view
 from apa.evaluation.report import predictions_json, write_json
 from apa.models import LoadedModel, ModelSource
 from apa.models.adapter import load_adapter
-from apa.objectives import Objective
 from apa.prompts import Prompt
-from apa.runs import ADAPTER_DIR, RunFolderError, read_run
+from apa.runs import ADAPTER_DIR, RunFolderError, implied_decoding, read_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = PROJECT_ROOT / "pretrained" / "mini-speechocean762"  # the shipped adapter, a run folder
@@ -70,8 +69,8 @@ class ScoreInputError(ValueError):
 @dataclass
 class TrainedRun:
     """A training run's folder: ``config.yaml`` (the resolved config) and ``adapter/``, read with
-    :func:`apa.runs.read_run` as ``evaluate.py checkpoint=RUN_DIR`` reads it;
-    the model, prompt and objective are instantiated from its config groups."""
+    :func:`apa.runs.read_run` as ``evaluate.py checkpoint=RUN_DIR`` reads it; the model and
+    prompt are instantiated from its config groups, the objective only says how to decode."""
 
     folder: Path
     config: dict[str, Any]
@@ -97,14 +96,10 @@ class TrainedRun:
     def prompt(self) -> Prompt:
         return instantiate(self.config["prompt"])
 
-    @cached_property
-    def objective(self) -> Objective:
-        return instantiate(self.config["objective"])
-
     def decoder(self) -> Decoder:
         """How the run decoded its test split: its ``decoding`` choice, else its objective's own."""
         chosen = self.config.get("decoding")
-        return instantiate(chosen) if chosen else DECODERS[self.objective.decoding]()
+        return decoder_for(implied_decoding(self.config), instantiate(chosen) if chosen else None)
 
     def load(self) -> LoadedModel:
         model, processor = self.model.load()
@@ -243,7 +238,7 @@ def predict(run: TrainedRun, loaded: LoadedModel, batch: list[Utterance], cache:
     """The run's scores of ``batch``, decoded as the run decodes its test split (features cached)."""
     model, processor = loaded
     features = FeatureCache(str(cache / "features")).load(batch, processor.feature_extractor)
-    decoded = run.decoder().predict(model, processor, run.prompt, batch, features, run.objective.masked_slots)
+    decoded = run.decoder().predict(model, processor, run.prompt, batch, features)
     return {u.id: decoded[u.id].scores for u in batch}
 
 

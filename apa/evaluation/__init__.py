@@ -1,6 +1,13 @@
 """Evaluation: decoding strategies, metrics (pure functions), reports, and the evaluation job."""
 
-from apa.evaluation.decoding import DECODERS, GenerationDecoder, Prediction, RegressionDecoder, SlotDecoder
+from apa.evaluation.decoding import (
+    DECODERS,
+    GenerationDecoder,
+    Prediction,
+    RegressionDecoder,
+    SlotDecoder,
+    decoder_for,
+)
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.run import EvaluateJob, announce, run, score, write_predictions
 
@@ -13,6 +20,7 @@ __all__ = [
     "Report",
     "SlotDecoder",
     "announce",
+    "decoder_for",
     "evaluate",
     "paired_bootstrap",
     "run",

@@ -47,7 +47,6 @@ class EvaluateJob:
     adapter: Path | None = None  # a training run's adapter folder
     prompt: Prompt | None = None
     decoder: Decoder | None = None
-    masked_slots: bool = False  # the adapter was trained on masked slots (fa, regression)
     compare: Path | None = None  # another system's predictions: paired bootstrap against it
     resamples: int = 1000
     seed: int = 0
@@ -146,7 +145,7 @@ def run(job: EvaluateJob) -> dict[str, float | None]:
                 model = load_adapter(model, processor, job.adapter, job.prompt.vocabulary)
             features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
             decoder = job.decoder or DECODERS["generate"]()
-            decoded = decoder.predict(model, processor, job.prompt, utterances, features, job.masked_slots)
+            decoded = decoder.predict(model, processor, job.prompt, utterances, features)
             write_predictions(job.output_dir, decoded, utterances)
             predictions = {uid: p.scores for uid, p in decoded.items()}
         else:

@@ -23,7 +23,7 @@ from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback, set_s
 
 from apa.data.corpus import DEV, Corpus
 from apa.data.features import FeatureCache
-from apa.evaluation import DECODERS, Prediction, Report, announce, evaluate, score, write_predictions
+from apa.evaluation import Prediction, Report, announce, decoder_for, evaluate, score, write_predictions
 from apa.evaluation.decoding import Decoder
 from apa.logging import WandbLogger
 from apa.models import ModelSource, apply_lora, parameter_counts
@@ -34,7 +34,7 @@ from apa.models.heads import save_head_spec
 from apa.models.score_tokens import add_score_tokens
 from apa.objectives import Objective
 from apa.prompts import Prompt
-from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG
+from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, Decoding
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
 from apa.training.examples import ExampleSet, TrainingCollator, build_examples
@@ -100,10 +100,10 @@ def decoding(job: TrainJob, processor: ProcessorMixin, split: str):
     by default the objective's own), their features read once."""
     utterances = job.data.utterances(split)[: job.limit]
     features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
-    decoder = job.decoder or DECODERS[job.objective.decoding]()
+    decoder = decoder_for(Decoding.of(job.objective), job.decoder)
 
     def decode(model: PeftModel) -> dict[str, Prediction]:
-        return decoder.predict(model, processor, job.prompt, utterances, features, job.objective.masked_slots)
+        return decoder.predict(model, processor, job.prompt, utterances, features)
 
     return utterances, decode
 
