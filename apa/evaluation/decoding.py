@@ -34,7 +34,7 @@ from apa.models.batching import Collator
 from apa.models.encoding import Encoded, PromptEncoder
 from apa.models.forward import embed, encode_audio, hidden_states, logits, qwen2_audio, slot_hidden
 from apa.models.heads import get_head
-from apa.models.score_tokens import score_token_ids
+from apa.models.score_tokens import read_classes, score_token_ids
 from apa.prompts import Prompt, Rendered
 from apa.prompts.slots import blank, fill
 from apa.runs import Decoding
@@ -196,14 +196,6 @@ def to_device(inputs: dict[str, torch.Tensor], model: nn.Module) -> dict[str, to
 def templates(encoder: PromptEncoder, batch: list[Item]) -> list[Encoded]:
     """Each item's answer rendered from blank scores: the template, with slots to read."""
     return [encoder.encode(item.utterance, item.chunk.mel_frames, blank(item.utterance.scores)) for item in batch]
-
-
-def read_classes(class_logits: torch.Tensor, allowed: torch.Tensor, readout: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(score on the 0-10 scale per slot, argmax class per slot) from (n, 11) class logits."""
-    probs = torch.softmax(class_logits.float().masked_fill(~allowed, float("-inf")), dim=-1)
-    best = probs.argmax(dim=-1)
-    values = torch.tensor(ZERO_TO_TEN, dtype=probs.dtype, device=probs.device)
-    return (probs @ values if readout == "soft" else values[best]), best
 
 
 class SlotDecoder(Decoder):
