@@ -9,7 +9,7 @@ from apa.evaluation.decoding import (
     decoder_for,
 )
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
-from apa.evaluation.run import EvaluateJob, announce, run, score, write_predictions
+from apa.evaluation.run import EvaluateJob, announce, decode_and_score, run, score, write_predictions
 
 __all__ = [
     "DECODERS",
@@ -20,6 +20,7 @@ __all__ = [
     "Report",
     "SlotDecoder",
     "announce",
+    "decode_and_score",
     "decoder_for",
     "evaluate",
     "paired_bootstrap",
