@@ -13,11 +13,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from apa import evaluation, training
-from apa.training.run_folder import config_targets, read_run_config
-
-CONF_DIR = Path(__file__).resolve().parent / "conf"
-RUN_GROUPS = ("model", "data", "prompt", "objective")  # what a checkpoint brings; only these are instantiated
+from apa import evaluation, runs
 
 
 def run_config(cfg: DictConfig) -> DictConfig | None:
@@ -25,8 +21,7 @@ def run_config(cfg: DictConfig) -> DictConfig | None:
     code unless this command line allows it) before anything is loaded."""
     if not cfg.checkpoint:
         return None
-    allowed = config_targets(CONF_DIR, RUN_GROUPS)
-    return OmegaConf.create(read_run_config(Path(cfg.checkpoint), RUN_GROUPS, allowed, cfg.trust_remote_code))
+    return OmegaConf.create(runs.read_run(Path(cfg.checkpoint), cfg.trust_remote_code))
 
 
 def from_run_or_here(cfg: DictConfig, run: DictConfig | None, key: str):
@@ -38,10 +33,8 @@ def from_run_or_here(cfg: DictConfig, run: DictConfig | None, key: str):
 def build_job(cfg: DictConfig) -> evaluation.EvaluateJob:
     checkpoint = Path(cfg.checkpoint) if cfg.checkpoint else None
     run = run_config(cfg)
-    objective = instantiate(run.objective) if run is not None else None
-    decoder = instantiate(cfg.decoding) if cfg.get("decoding") else None
-    if decoder is None and objective is not None:
-        decoder = evaluation.DECODERS[objective.decoding]()
+    chosen = instantiate(cfg.decoding) if cfg.get("decoding") else None
+    decoder = evaluation.decoder_for(runs.implied_decoding(run), chosen) if run is not None else chosen
     return evaluation.EvaluateJob(
         output_dir=Path(cfg.output_dir),
         logger=instantiate(cfg.logger),
@@ -52,10 +45,9 @@ def build_job(cfg: DictConfig) -> evaluation.EvaluateJob:
         references=Path(cfg.references) if cfg.references else None,
         predictions=Path(cfg.predictions) if cfg.predictions else None,
         model=from_run_or_here(cfg, run, "model"),
-        adapter=checkpoint / training.ADAPTER_DIR if checkpoint else None,
+        adapter=checkpoint / runs.ADAPTER_DIR if checkpoint else None,
         prompt=from_run_or_here(cfg, run, "prompt"),
         decoder=decoder,
-        masked_slots=bool(objective and objective.masks_slots),
         compare=Path(cfg.compare) if cfg.compare else None,
         resamples=cfg.bootstrap_resamples,
         seed=cfg.seed,

@@ -40,20 +40,16 @@ from apa.data.features import FeatureCache
 from apa.data.lexicon import LEXICON_FILE, Lexicon, LexiconError, OutOfVocabulary, parse_phones, words_of
 from apa.data.records import Scores, Utterance, WordScores
 from apa.data.speechocean762 import read_kaldi_table
-from apa.evaluation.decoding import DECODERS, Decoder
+from apa.evaluation.decoding import Decoder, decoder_for
 from apa.evaluation.display import summary_table, utterance_view
 from apa.evaluation.report import predictions_json, write_json
 from apa.models import LoadedModel, ModelSource
 from apa.models.adapter import load_adapter
-from apa.objectives import Objective
 from apa.prompts import Prompt
-from apa.training import ADAPTER_DIR
-from apa.training.run_folder import RunFolderError, config_targets, read_run_config
+from apa.runs import ADAPTER_DIR, RunFolderError, implied_decoding, read_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = PROJECT_ROOT / "pretrained" / "mini-speechocean762"  # the shipped adapter, a run folder
-CONF_DIR = PROJECT_ROOT / "conf"  # the targets a run folder may name are those of these config groups
-RUN_GROUPS = ("model", "data", "prompt", "objective")  # what a run folder brings (as for evaluate.py)
 OPTIONAL_GROUPS = ("decoding",)  # how the run decoded its test split, when it chose
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")  # what soundfile reads
 TEXT_SIDECARS = (".txt", ".lab")  # the words said, beside the audio file (the Montreal Forced Aligner's layout)
@@ -73,8 +69,8 @@ class ScoreInputError(ValueError):
 @dataclass
 class TrainedRun:
     """A training run's folder: ``config.yaml`` (the resolved config) and ``adapter/``, read with
-    :func:`apa.training.run_folder.read_run_config` as ``evaluate.py checkpoint=RUN_DIR`` reads it;
-    the model, prompt and objective are instantiated from its config groups."""
+    :func:`apa.runs.read_run` as ``evaluate.py checkpoint=RUN_DIR`` reads it; the model and
+    prompt are instantiated from its config groups, the objective only says how to decode."""
 
     folder: Path
     config: dict[str, Any]
@@ -90,8 +86,7 @@ class TrainedRun:
                 "under pretrained/); pass --checkpoint RUN_DIR with any training run folder instead "
                 "(train.py's outputs/train/runs/<time>, e.g. from `make demo`)"
             )
-        allowed = config_targets(CONF_DIR, (*RUN_GROUPS, *OPTIONAL_GROUPS))
-        return cls(folder, read_run_config(folder, RUN_GROUPS, allowed, trust_remote_code, optional=OPTIONAL_GROUPS))
+        return cls(folder, read_run(folder, trust_remote_code, optional=OPTIONAL_GROUPS))
 
     @cached_property
     def model(self) -> ModelSource:
@@ -101,14 +96,10 @@ class TrainedRun:
     def prompt(self) -> Prompt:
         return instantiate(self.config["prompt"])
 
-    @cached_property
-    def objective(self) -> Objective:
-        return instantiate(self.config["objective"])
-
     def decoder(self) -> Decoder:
         """How the run decoded its test split: its ``decoding`` choice, else its objective's own."""
         chosen = self.config.get("decoding")
-        return instantiate(chosen) if chosen else DECODERS[self.objective.decoding]()
+        return decoder_for(implied_decoding(self.config), instantiate(chosen) if chosen else None)
 
     def load(self) -> LoadedModel:
         model, processor = self.model.load()
@@ -247,7 +238,7 @@ def predict(run: TrainedRun, loaded: LoadedModel, batch: list[Utterance], cache:
     """The run's scores of ``batch``, decoded as the run decodes its test split (features cached)."""
     model, processor = loaded
     features = FeatureCache(str(cache / "features")).load(batch, processor.feature_extractor)
-    decoded = run.decoder().predict(model, processor, run.prompt, batch, features, run.objective.masks_slots)
+    decoded = run.decoder().predict(model, processor, run.prompt, batch, features)
     return {u.id: decoded[u.id].scores for u in batch}
 
 

@@ -49,17 +49,17 @@ def benchmark(model_name: str, cache_dir: str, utterances: int, batch_size: int,
         add_score_tokens(model, processor.tokenizer, prompt.vocabulary)
         new_tokens = answer_tokens(processor, prompt, test, features)
         methods = {
-            "slot": (SlotDecoder(batch_size), True),  # masked slots: one forward pass (fa, regression)
-            "slot_left_to_right": (SlotDecoder(batch_size), False),  # each argmax fed back (ce, simpo)
-            "generate": (GenerationDecoder(batch_size, max_new_tokens=new_tokens), False),
+            "slot": SlotDecoder(batch_size, masked_slots=True),  # one forward pass (fa, regression)
+            "slot_left_to_right": SlotDecoder(batch_size),  # each argmax fed back (ce, simpo)
+            "generate": GenerationDecoder(batch_size, max_new_tokens=new_tokens),
         }
-        for method, (decoder, masked) in methods.items():
-            decoder.predict(model, processor, prompt, test[:2], features, masked)  # warm-up
+        for method, decoder in methods.items():
+            decoder.predict(model, processor, prompt, test[:2], features)  # warm-up
 
             answers = []  # each timed run's predictions; the last one is checked for parseability
 
-            def run(decoder=decoder, masked=masked, prompt=prompt, answers=answers):
-                return timed(lambda: answers.append(decoder.predict(model, processor, prompt, test, features, masked)))
+            def run(decoder=decoder, prompt=prompt, answers=answers):
+                return timed(lambda: answers.append(decoder.predict(model, processor, prompt, test, features)))
 
             seconds = measure(run, repeats)
             predictions = answers[-1]

@@ -10,13 +10,14 @@ PACKAGE = PROJECT_ROOT / "apa"
 # What each part of apa may import from apa (besides itself and the helpers at the top).
 ALLOWED = {
     "data": set(),
+    "runs": set(),  # a run folder's layout and config: shared (below), so it imports nothing of apa's
     "prompts": {"data"},
     "models": {"data", "prompts"},
     "objectives": {"data", "prompts", "models"},
     "training": {"data", "prompts", "models", "objectives", "evaluation", "logging"},
     "evaluation": {"data", "prompts", "models", "logging"},
 }
-SHARED = {"atomic"}
+SHARED = {"atomic", "runs"}  # they import nothing of apa's, so any part may import them
 # Entry points inside the package (console scripts): like train.py and evaluate.py, they may use Hydra.
 ENTRY_POINTS = {"score.py"}  # `apa score` rebuilds a run folder's model from its config with Hydra
 

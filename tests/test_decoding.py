@@ -50,7 +50,7 @@ def forced_generation(model, processor, prompt, utterance, chunk):
 
 def test_slot_decoding_agrees_with_forced_greedy_generation(multi_setup, test_utterances):
     model, processor, prompt, table = multi_setup
-    decoded = SlotDecoder(readout="hard").predict(model, processor, prompt, test_utterances, table, masked_slots=False)
+    decoded = SlotDecoder(readout="hard", masked_slots=False).predict(model, processor, prompt, test_utterances, table)
     for utterance in test_utterances:
         answer = forced_generation(model, processor, prompt, utterance, table.chunk(utterance.id, 0))
         assert prompt.parse(answer) == decoded[utterance.id].scores, utterance.id
@@ -60,9 +60,8 @@ def test_slot_decoding_agrees_with_forced_greedy_generation(multi_setup, test_ut
 @pytest.mark.parametrize("masked", [True, False])
 def test_slot_decoding_reads_every_score(multi_setup, test_utterances, readout, masked):
     model, processor, prompt, table = multi_setup
-    decoded = SlotDecoder(batch_size=3, readout=readout).predict(
-        model, processor, prompt, test_utterances, table, masked
-    )
+    decoder = SlotDecoder(batch_size=3, readout=readout, masked_slots=masked)
+    decoded = decoder.predict(model, processor, prompt, test_utterances, table)
     predictions = {uid: p.scores for uid, p in decoded.items()}
     report = evaluate(predictions, {u.id: u.scores for u in test_utterances}, resamples=0)
     assert set(report.coverage) == {f"{g}/{a}" for g, aspects in prompt.aspects.items() for a in aspects}
@@ -76,8 +75,10 @@ def test_slot_decoding_reads_every_score(multi_setup, test_utterances, readout, 
 def test_masked_and_sequential_decoding_differ_only_in_context(multi_setup, test_utterances):
     """The first slot has the same context either way, so the same distribution."""
     model, processor, prompt, table = multi_setup
-    masked = SlotDecoder(readout="soft").predict(model, processor, prompt, test_utterances[:1], table, True)
-    sequential = SlotDecoder(readout="soft").predict(model, processor, prompt, test_utterances[:1], table, False)
+    masked = SlotDecoder(readout="soft", masked_slots=True).predict(
+        model, processor, prompt, test_utterances[:1], table
+    )
+    sequential = SlotDecoder(readout="soft").predict(model, processor, prompt, test_utterances[:1], table)
     uid = test_utterances[0].id
     assert masked[uid].scores.accuracy == pytest.approx(sequential[uid].scores.accuracy, abs=1e-4)
 
@@ -85,7 +86,7 @@ def test_masked_and_sequential_decoding_differ_only_in_context(multi_setup, test
 def test_regression_decoder_predicts_on_the_scales(multi_setup, test_utterances):
     model, processor, prompt, table = multi_setup
     attach_head(model, ScoreHead(model.config.text_config.hidden_size, prompt.aspect_names))
-    decoded = RegressionDecoder(batch_size=2).predict(model, processor, prompt, test_utterances, table, True)
+    decoded = RegressionDecoder(batch_size=2).predict(model, processor, prompt, test_utterances, table)
     for utterance in test_utterances:
         scores = decoded[utterance.id].scores
         assert 0 <= scores.accuracy <= 10

@@ -39,7 +39,7 @@ def test_encoding_matches_the_processor(multi_setup, test_utterances):
 
 def test_masked_slots_hide_every_score(multi_setup, test_utterances):
     _, processor, prompt, table = multi_setup
-    masked = PromptEncoder(processor.tokenizer, prompt, mask_slots=True)
+    masked = PromptEncoder(processor.tokenizer, prompt, masked_slots=True)
     plain = PromptEncoder(processor.tokenizer, prompt)
     (chunk,) = table.chunks(test_utterances[0].id)
     a, b = masked.encode(test_utterances[0], chunk.mel_frames), plain.encode(test_utterances[0], chunk.mel_frames)
@@ -48,16 +48,16 @@ def test_masked_slots_hide_every_score(multi_setup, test_utterances):
     differing = [i for i, (x, y) in enumerate(zip(a.input_ids, b.input_ids, strict=True)) if x != y]
     assert differing == list(a.slot_positions)
     with pytest.raises(ValueError, match="masked slots need one token per score"):
-        PromptEncoder(processor.tokenizer, load_prompt("multi", score_tokens="digits"), mask_slots=True)
+        PromptEncoder(processor.tokenizer, load_prompt("multi", score_tokens="digits"), masked_slots=True)
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_collator_pads_labels_and_slots(multi_setup, test_utterances, side):
     _, processor, prompt, table = multi_setup
-    encoder = PromptEncoder(processor.tokenizer, prompt, mask_slots=True)
+    encoder = PromptEncoder(processor.tokenizer, prompt, masked_slots=True)
     chunks = [table.chunk(u.id, 0) for u in test_utterances]
     rows = [encoder.encode(u, c.mel_frames) for u, c in zip(test_utterances, chunks, strict=True)]
-    collate = Collator(processor.tokenizer.pad_token_id, prompt.aspect_names, padding_side=side, label_slots=False)
+    collate = Collator(processor.tokenizer.pad_token_id, prompt.aspect_names, padding_side=side, masked_slots=True)
     batch = collate(rows, chunks, list(range(len(rows))))
     length, n = max(len(r) for r in rows), len(rows)
     assert batch["input_ids"].shape == (n, length) and batch["input_features"].shape == (n, 128, 3000)

@@ -111,5 +111,5 @@ def tiny_fa_batch(job):
     job.objective.setup(model, processor.tokenizer, job.prompt)
     job.cache_audio_tower = False
     dataset = training_set(job, model, processor)
-    collate = TrainingCollator(Collator(processor.tokenizer.pad_token_id, job.prompt.aspect_names, label_slots=False))
+    collate = TrainingCollator(Collator(processor.tokenizer.pad_token_id, job.prompt.aspect_names, masked_slots=True))
     return collate([dataset[0], dataset[1]]), model

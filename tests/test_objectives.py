@@ -158,7 +158,7 @@ def test_regression_head_predicts_per_aspect():
 def test_objective_configs_instantiate(name, kind, flags):
     objective = instantiate(compose_config("train", [f"objective={name}"]).objective)
     assert type(objective) is kind and isinstance(objective, Objective)
-    assert (objective.needs_pairs, objective.masks_slots) == flags
+    assert (objective.needs_pairs, objective.masked_slots) == flags
 
 
 def test_simpo_defaults_are_the_papers():

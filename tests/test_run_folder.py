@@ -1,5 +1,7 @@
-"""evaluate.py checkpoint=DIR: a run folder cannot run code, and what is not a finished run is
-refused before any model loads."""
+"""A run folder: one spelling of its layout; evaluate.py checkpoint=DIR cannot run its code, and
+what is not a finished run is refused before any model loads."""
+
+import ast
 
 import pytest
 import torch
@@ -7,11 +9,35 @@ import yaml
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
+from apa import runs
+from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder
 from apa.models import Qwen2AudioCheckpoint, TinyQwen2Audio
-from apa.training.run_folder import RunFolderError, config_targets, read_run_config
-from evaluate import CONF_DIR, RUN_GROUPS, build_job
+from apa.objectives import Objective
+from apa.runs import CONF_DIR, RUN_GROUPS, RunFolderError, config_targets, read_run_config
+from evaluate import build_job
 
+from .helpers import PROJECT_ROOT
 from .test_training import overrides
+
+LAYOUT = {
+    runs.RUN_CONFIG,
+    runs.ADAPTER_DIR,
+    runs.CHECKPOINT_DIR,
+    runs.PREDICTIONS,
+    runs.REFERENCES,
+    runs.ANSWERS,
+    runs.METRICS,
+}
+SOURCES = [*sorted((PROJECT_ROOT / "apa").rglob("*.py")), PROJECT_ROOT / "train.py", PROJECT_ROOT / "evaluate.py"]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
+def test_only_apa_runs_spells_the_layout(path):
+    """Training writes the folder that evaluation, comparison and `apa score` read: a name spelt
+    anywhere else could drift from the one the other side uses."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assert path == PROJECT_ROOT / "apa" / "runs.py" or not strings & LAYOUT, f"use apa.runs' {strings & LAYOUT}"
 
 
 @pytest.fixture
@@ -41,7 +67,7 @@ def evaluate_job(compose, folder, *extra):
 def test_a_finished_run_is_read(compose, run_folder):
     folder, _ = run_folder
     job = evaluate_job(compose, folder)
-    assert isinstance(job.model, TinyQwen2Audio) and job.prompt.name == "sentence" and job.masked_slots
+    assert isinstance(job.model, TinyQwen2Audio) and job.prompt.name == "sentence" and job.decoder.masked_slots
     assert job.adapter == folder / "adapter"
 
 
@@ -79,6 +105,31 @@ def test_a_crafted_run_folder_cannot_choose_code(compose, run_folder, capsys, ch
         evaluate_job(compose, folder)
     assert refused in str(error.value) and str(folder / "config.yaml") in str(error.value)
     assert capsys.readouterr().out == ""  # nothing was called
+
+
+@pytest.mark.parametrize(
+    ("target", "expected", "masked"),
+    [
+        ("apa.objectives.FairAverage", SlotDecoder, True),
+        ("apa.objectives.Regression", RegressionDecoder, True),
+        ("apa.objectives.CrossEntropy", GenerationDecoder, False),
+    ],
+)
+def test_the_decoder_comes_from_the_objectives_class_never_an_instance(
+    compose, run_folder, monkeypatch, target, expected, masked
+):
+    """The class flags say how a run decodes, so no objective is built (the fixture's fair-average
+    arguments would not even fit the others); a chosen slot decoder reads masked slots as trained."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an objective was instantiated")
+
+    monkeypatch.setattr(Objective, "__init__", refuse)
+    folder, write = run_folder
+    write(set_objective_target(target))
+    assert type(evaluate_job(compose, folder).decoder) is expected
+    chosen = evaluate_job(compose, folder, "decoding=slots", "decoding.readout=hard").decoder
+    assert isinstance(chosen, SlotDecoder) and chosen.readout == "hard" and chosen.masked_slots == masked
 
 
 def test_remote_code_comes_from_the_command_line_only(compose, run_folder):

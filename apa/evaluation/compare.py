@@ -16,6 +16,7 @@ import yaml
 from apa.data.records import Scores, read_scores
 from apa.evaluation.metrics import paired_bootstrap
 from apa.evaluation.report import COLUMNS, HEADINGS, SHORT, number
+from apa.runs import METRICS, PREDICTIONS, REFERENCES, RUN_CONFIG
 
 
 @dataclass
@@ -30,21 +31,21 @@ class Run:
 def load_run(folder: Path) -> Run:
     """A run folder with metrics.json, predictions.json and references.json (what train.py and
     evaluate.py write)."""
-    for required in ("metrics.json", "predictions.json", "references.json"):
+    for required in (METRICS, PREDICTIONS, REFERENCES):
         if not (folder / required).is_file():
             raise FileNotFoundError(f"{folder}: no {required}; is this a finished train.py or evaluate.py run?")
     return Run(
         folder=folder,
         name=run_name(folder),
-        metrics=json.loads((folder / "metrics.json").read_text()),
-        predictions=read_scores(folder / "predictions.json", complete=False)[0],
-        references=read_scores(folder / "references.json")[0],
+        metrics=json.loads((folder / METRICS).read_text()),
+        predictions=read_scores(folder / PREDICTIONS, complete=False)[0],
+        references=read_scores(folder / REFERENCES)[0],
     )
 
 
 def run_name(folder: Path) -> str:
     """``objective/prompt`` from the run's resolved config, with the folder's name."""
-    config_file = folder / "config.yaml"
+    config_file = folder / RUN_CONFIG
     if not config_file.is_file():
         return folder.name
     config = yaml.safe_load(config_file.read_text())

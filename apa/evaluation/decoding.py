@@ -15,6 +15,7 @@ Audio longer than 30 s is decoded chunk by chunk and the chunks' scores are aver
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -33,9 +34,10 @@ from apa.models.batching import Collator
 from apa.models.encoding import Encoded, PromptEncoder
 from apa.models.forward import embed, encode_audio, hidden_states, logits, qwen2_audio, slot_hidden
 from apa.models.heads import get_head
-from apa.models.score_tokens import score_token_ids
+from apa.models.score_tokens import read_classes, score_token_ids
 from apa.prompts import Prompt, Rendered
 from apa.prompts.slots import blank, fill
+from apa.runs import Decoding
 
 
 @dataclass(frozen=True)
@@ -129,19 +131,18 @@ class Decoder:
         prompt: Prompt,
         utterances: list[Utterance],
         features: FeatureTable,
-        masked_slots: bool = False,
     ) -> dict[str, Prediction]:
         model.eval()
         decoded: dict[str, list[Prediction]] = {}
         for batch in batches(items(utterances, features), self.batch_size, f"Decoding ({self.name})"):
-            for item, prediction in zip(batch, self.decode(model, processor, prompt, batch, masked_slots), strict=True):
+            for item, prediction in zip(batch, self.decode(model, processor, prompt, batch), strict=True):
                 decoded.setdefault(item.utterance.id, []).append(prediction)
         return {
             uid: Prediction(average([p.scores for p in chunks]), "\n---\n".join(p.answer or "" for p in chunks) or None)
             for uid, chunks in decoded.items()
         }
 
-    def decode(self, model, processor, prompt, batch: list[Item], masked_slots: bool) -> list[Prediction]:
+    def decode(self, model, processor, prompt, batch: list[Item]) -> list[Prediction]:
         raise NotImplementedError
 
 
@@ -157,7 +158,7 @@ class GenerationDecoder(Decoder):
         super().__init__(batch_size)
         self.max_new_tokens = max_new_tokens
 
-    def decode(self, model, processor, prompt, batch, masked_slots):
+    def decode(self, model, processor, prompt, batch):
         tokenizer = processor.tokenizer
         encoder = PromptEncoder(tokenizer, prompt)
         rows = [
@@ -197,31 +198,26 @@ def templates(encoder: PromptEncoder, batch: list[Item]) -> list[Encoded]:
     return [encoder.encode(item.utterance, item.chunk.mel_frames, blank(item.utterance.scores)) for item in batch]
 
 
-def read_classes(class_logits: torch.Tensor, allowed: torch.Tensor, readout: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(score on the 0-10 scale per slot, argmax class per slot) from (n, 11) class logits."""
-    probs = torch.softmax(class_logits.float().masked_fill(~allowed, float("-inf")), dim=-1)
-    best = probs.argmax(dim=-1)
-    values = torch.tensor(ZERO_TO_TEN, dtype=probs.dtype, device=probs.device)
-    return (probs @ values if readout == "soft" else values[best]), best
-
-
 class SlotDecoder(Decoder):
     name = "slots"
     READOUTS = ("soft", "hard")
 
-    def __init__(self, batch_size: int = 8, readout: str = "soft"):
+    def __init__(self, batch_size: int = 8, readout: str = "soft", masked_slots: bool = False):
+        """``masked_slots``: the model was trained with every slot masked, so all are read in one
+        pass (else left to right); :func:`decoder_for` sets it from a run's objective."""
         super().__init__(batch_size)
         if readout not in self.READOUTS:
             raise ValueError(f"decoding.readout={readout!r} is not one of {', '.join(self.READOUTS)}")
         self.readout = readout
+        self.masked_slots = masked_slots
 
-    def decode(self, model, processor, prompt, batch, masked_slots):
+    def decode(self, model, processor, prompt, batch):
         if not prompt.vocabulary.single_token:
             raise ValueError(f"slot decoding reads one token per score class; prompt {prompt.name} writes digits")
         class_ids = torch.tensor(score_token_ids(processor.tokenizer, prompt.vocabulary))
-        encoder = PromptEncoder(processor.tokenizer, prompt, mask_slots=masked_slots)
+        encoder = PromptEncoder(processor.tokenizer, prompt, masked_slots=self.masked_slots)
         rows = templates(encoder, batch)
-        if masked_slots:
+        if self.masked_slots:
             return self._one_pass(model, processor, prompt, rows, batch, class_ids)
         return [self._left_to_right(model, row, item, class_ids) for row, item in zip(rows, batch, strict=True)]
 
@@ -261,8 +257,8 @@ class SlotDecoder(Decoder):
 class RegressionDecoder(Decoder):
     name = "regression"
 
-    def decode(self, model, processor, prompt, batch, masked_slots):
-        encoder = PromptEncoder(processor.tokenizer, prompt, mask_slots=True)
+    def decode(self, model, processor, prompt, batch):
+        encoder = PromptEncoder(processor.tokenizer, prompt, masked_slots=True)
         rows = templates(encoder, batch)
         inputs = to_device(_collate(processor, prompt, rows, batch), model)
         at_slots, valid = slot_hidden(hidden_states(model, inputs), inputs)
@@ -278,3 +274,13 @@ class RegressionDecoder(Decoder):
 
 
 DECODERS: dict[str, type[Decoder]] = {d.name: d for d in (GenerationDecoder, SlotDecoder, RegressionDecoder)}
+
+
+def decoder_for(decoding: Decoding, chosen: Decoder | None = None) -> Decoder:
+    """The decoder of a model trained as ``decoding`` says: ``chosen`` (a ``decoding=`` config) if
+    given, else the one its objective implies; a slot decoder reads the slots masked exactly when
+    they were masked in training, whoever chose it."""
+    decoder = copy.copy(chosen) if chosen is not None else DECODERS[decoding.decoder]()
+    if isinstance(decoder, SlotDecoder):
+        decoder.masked_slots = decoding.masked_slots
+    return decoder

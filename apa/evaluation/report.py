@@ -10,6 +10,7 @@ from pathlib import Path
 from apa.data.records import Scores
 from apa.data.scales import ASPECTS
 from apa.evaluation.metrics import Report, metric_names
+from apa.runs import METRICS
 
 # The papers' column order: phone, word, then utterance (sentence) aspects.
 COLUMNS = (
@@ -78,6 +79,6 @@ def write_report(output_dir: Path, report: Report, extra: Mapping | None = None)
     """``metrics.json`` (no NaN anywhere: undefined values are null with a reason) and ``report.md``."""
     output_dir.mkdir(parents=True, exist_ok=True)
     data = report.to_json() | dict(extra or {})
-    write_json(output_dir / "metrics.json", data)
+    write_json(output_dir / METRICS, data)
     (output_dir / "report.md").write_text(markdown_table(report), encoding="utf-8")
     return data

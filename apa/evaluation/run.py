@@ -1,7 +1,7 @@
 """Run one evaluation: score a predictions file, or run a model over a split and score it.
 
-The entry point (``evaluate.py``) turns the Hydra config into an :class:`EvaluateJob`; training
-runs decode with a :class:`~apa.evaluation.decoding.Decoder` and call :func:`score` after training.
+The entry point (``evaluate.py``) turns the Hydra config into an :class:`EvaluateJob`; a training
+run scores its test split after training with the same :func:`decode_and_score`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transformers import set_seed
+from torch import nn
+from transformers import ProcessorMixin, set_seed
 
 from apa.data.corpus import Corpus
-from apa.data.features import FeatureCache
+from apa.data.features import FeatureCache, FeatureTable
 from apa.data.records import Scores, ScoresFile, Utterance, read_scores
 from apa.evaluation.decoding import DECODERS, Decoder, Prediction
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
@@ -26,6 +27,7 @@ from apa.logging import WandbLogger
 from apa.models import ModelSource
 from apa.models.adapter import load_adapter
 from apa.prompts import Prompt
+from apa.runs import ANSWERS, PREDICTIONS, REFERENCES
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,6 @@ class EvaluateJob:
     adapter: Path | None = None  # a training run's adapter folder
     prompt: Prompt | None = None
     decoder: Decoder | None = None
-    masked_slots: bool = False  # the adapter was trained on masked slots (fa, regression)
     compare: Path | None = None  # another system's predictions: paired bootstrap against it
     resamples: int = 1000
     seed: int = 0
@@ -103,11 +104,11 @@ def write_predictions(output_dir: Path, predictions: dict[str, Prediction], utte
     be compared from their folders alone) and the raw answers of free generation (answers.json)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     texts = {u.id: u.text for u in utterances}
-    write_json(output_dir / "predictions.json", predictions_json({u: p.scores for u, p in predictions.items()}, texts))
-    write_json(output_dir / "references.json", predictions_json({u.id: u.scores for u in utterances}, texts))
+    write_json(output_dir / PREDICTIONS, predictions_json({u: p.scores for u, p in predictions.items()}, texts))
+    write_json(output_dir / REFERENCES, predictions_json({u.id: u.scores for u in utterances}, texts))
     answers = {uid: p.answer for uid, p in predictions.items() if p.answer is not None}
     if answers:
-        write_json(output_dir / "answers.json", answers)
+        write_json(output_dir / ANSWERS, answers)
 
 
 def _references(job: EvaluateJob) -> tuple[ScoresFile, list[Utterance]]:
@@ -129,35 +130,88 @@ def merged(*files: ScoresFile | None) -> dict[str, list[str]]:
     return ignored
 
 
+def decode_and_score(
+    decoder: Decoder,
+    model: nn.Module,
+    processor: ProcessorMixin,
+    prompt: Prompt,
+    utterances: list[Utterance],
+    features: FeatureTable,
+    output_dir: Path,
+    logger: WandbLogger,
+    resamples: int = 1000,
+    seed: int = 0,
+    compare: dict[str, Scores] | None = None,
+    ignored: Mapping[str, list[str]] | None = None,
+) -> Report:
+    """Decode ``utterances``, write what was decoded (:func:`write_predictions`) and :func:`score`
+    it against their labels on what the prompt asks for: a training run's test split after
+    training, and ``evaluate.py``'s model or checkpoint, the same way."""
+    decoded = decoder.predict(model, processor, prompt, utterances, features)
+    write_predictions(output_dir, decoded, utterances)
+    predictions = {uid: p.scores for uid, p in decoded.items()}
+    references = {u.id: u.scores for u in utterances}
+    return score(predictions, references, output_dir, logger, resamples, seed, compare, prompt.asked, ignored)
+
+
 def run(job: EvaluateJob) -> dict[str, float | None]:
     set_seed(job.seed)
     with job.logger.session(job.config, job.output_dir) as tracker:
         references_file, utterances = _references(job)
-        references, predictions_file = references_file.scores, None
         if job.predictions is not None:
-            predictions_file = read_scores(job.predictions, complete=False)
-            predictions = predictions_file.scores
+            report = _score_predictions(job, references_file, tracker)
         elif job.model is not None and job.prompt is not None:
-            if not utterances:
-                raise ValueError("decoding a model needs data=<corpus> (its audio), not only references=FILE")
-            model, processor = job.model.load()
-            if job.adapter is not None:
-                model = load_adapter(model, processor, job.adapter, job.prompt.vocabulary)
-            features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
-            decoder = job.decoder or DECODERS["generate"]()
-            decoded = decoder.predict(model, processor, job.prompt, utterances, features, job.masked_slots)
-            write_predictions(job.output_dir, decoded, utterances)
-            predictions = {uid: p.scores for uid, p in decoded.items()}
+            report = _decode_model(job, references_file, utterances, tracker)
         else:
             raise ValueError(
                 "nothing to evaluate: give predictions=FILE, checkpoint=RUN_DIR, or model=... prompt=... data=..."
             )
-        compare_file = read_scores(job.compare, complete=False) if job.compare else None
-        compare = compare_file.scores if compare_file else None
-        asked = job.prompt.asked if job.predictions is None else None
-        ignored = merged(references_file, predictions_file, compare_file)
-        report = score(
-            predictions, references, job.output_dir, tracker, job.resamples, job.seed, compare, asked, ignored
-        )
     announce(report, job.output_dir, job.logger)
     return report.metrics
+
+
+def _score_predictions(job: EvaluateJob, references_file: ScoresFile, tracker: WandbLogger) -> Report:
+    """The predictions file scored against the references."""
+    predictions_file = read_scores(job.predictions, complete=False)
+    compare_file = _compare_file(job)
+    return score(
+        predictions_file.scores,
+        references_file.scores,
+        job.output_dir,
+        tracker,
+        job.resamples,
+        job.seed,
+        compare=compare_file.scores if compare_file else None,
+        ignored=merged(references_file, predictions_file, compare_file),
+    )
+
+
+def _decode_model(
+    job: EvaluateJob, references_file: ScoresFile, utterances: list[Utterance], tracker: WandbLogger
+) -> Report:
+    """The job's model, with its adapter, decodes the references' utterances (their audio) and is scored."""
+    if not utterances:
+        raise ValueError("decoding a model needs data=<corpus> (its audio), not only references=FILE")
+    compare_file = _compare_file(job)  # read before the model loads: a bad file fails at once
+    model, processor = job.model.load()
+    if job.adapter is not None:
+        model = load_adapter(model, processor, job.adapter, job.prompt.vocabulary)
+    features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
+    return decode_and_score(
+        job.decoder or DECODERS["generate"](),
+        model,
+        processor,
+        job.prompt,
+        utterances,
+        features,
+        job.output_dir,
+        tracker,
+        job.resamples,
+        job.seed,
+        compare=compare_file.scores if compare_file else None,
+        ignored=merged(references_file, compare_file),
+    )
+
+
+def _compare_file(job: EvaluateJob) -> ScoresFile | None:
+    return read_scores(job.compare, complete=False) if job.compare else None

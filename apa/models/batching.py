@@ -21,7 +21,8 @@ class Collator:
     """Pads rows to one length and stacks one feature matrix per audio.
 
     ``audio_index[r]`` says which audio row ``r`` belongs to (chosen and rejected answers share
-    one). Labels are the target tokens (``IGNORE`` elsewhere; slots too with ``label_slots=False``).
+    one). Labels are the target tokens (``IGNORE`` elsewhere; with ``masked_slots`` at the slots too,
+    which then hold the mask token, not an answer to learn).
     Slot tensors: positions, validity, targets on the 0-10 scale, allowed classes and aspect index.
     Right padding for training; left padding for generation.
     """
@@ -29,7 +30,7 @@ class Collator:
     pad_id: int
     aspect_names: Sequence[str]
     padding_side: str = "right"
-    label_slots: bool = True
+    masked_slots: bool = False
 
     def __call__(
         self, rows: Sequence[Encoded], audio: Sequence[ChunkFeatures | TowerStates], audio_index: Sequence[int]
@@ -58,7 +59,7 @@ class Collator:
                 slot_targets[r, s] = slot.target
                 slot_classes[r, s, list(slot.classes)] = True
                 slot_aspects[r, s] = aspect_index[f"{slot.granularity}/{slot.aspect}"]
-                if not self.label_slots:
+                if self.masked_slots:
                     labels[r, offset + position] = IGNORE
         return {
             "input_ids": input_ids,

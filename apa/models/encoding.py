@@ -42,17 +42,17 @@ class Encoded:
 class PromptEncoder:
     """Encodes one prompt's chats and targets for one tokenizer and chat template.
 
-    With ``mask_slots`` every slot's token is replaced by ``<|score_mask|>`` (objectives that read
+    With ``masked_slots`` every slot's token is replaced by ``<|score_mask|>`` (objectives that read
     all slots in one pass); that needs one token per slot, so single-token score classes.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, prompt: Prompt, mask_slots: bool = False):
-        if mask_slots and not prompt.vocabulary.single_token:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, prompt: Prompt, masked_slots: bool = False):
+        if masked_slots and not prompt.vocabulary.single_token:
             raise ValueError(f"prompt {prompt.name}: masked slots need one token per score (score_tokens=added)")
         self.tokenizer = tokenizer
         self.prompt = prompt
         self.audio_id = tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
-        self.mask_id = mask_token_id(tokenizer) if mask_slots else None
+        self.mask_id = mask_token_id(tokenizer) if masked_slots else None
         probe = tokenizer.apply_chat_template(
             [{"role": "user", "content": "x"}, {"role": "assistant", "content": _ANSWER_MARK}], tokenize=False
         )

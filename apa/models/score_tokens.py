@@ -1,4 +1,5 @@
-"""Install a prompt's score tokens in a model: one new token per score class.
+"""Install a prompt's score tokens in a model: one new token per score class; and read a score
+from the class tokens' logits at a slot, the arithmetic fair-average training and slot decoding share.
 
 The new rows of the input embeddings and of the (untied) LM head start as the digits' rows
 ("10" as the mean of "1" and "0"; the slot mask as the mean of all digits), so the model begins
@@ -35,6 +36,18 @@ def score_token_ids(tokenizer: PreTrainedTokenizerBase, vocabulary: ScoreVocabul
 
 def mask_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
     return token_ids(tokenizer, [MASK_TOKEN])[0]
+
+
+def read_classes(
+    class_logits: torch.Tensor, allowed: torch.Tensor, readout: str = "soft"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(score on the 0-10 scale per slot, argmax class per slot) from (n, 11) class logits, over
+    the classes each slot's scale allows: ``soft`` reads the expected class value sum_k p_k k
+    (what fair-average training fits, so differentiable), ``hard`` the most likely class."""
+    probs = torch.softmax(class_logits.float().masked_fill(~allowed, float("-inf")), dim=-1)
+    best = probs.argmax(dim=-1)
+    values = torch.tensor(ZERO_TO_TEN, dtype=probs.dtype, device=probs.device)
+    return (probs @ values if readout == "soft" else values[best]), best
 
 
 def add_score_tokens(

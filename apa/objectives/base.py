@@ -31,11 +31,11 @@ class Objective(nn.Module):
     name: ClassVar[str]
     decoding: ClassVar[str] = "generate"  # how its models are read at evaluation (apa.evaluation.DECODERS)
     needs_pairs: ClassVar[bool] = False  # batches hold chosen rows, then rejected rows (SimPO)
-    masks_slots: ClassVar[bool] = False  # slots hold <|score_mask|> and are read in one pass
+    masked_slots: ClassVar[bool] = False  # slots hold <|score_mask|> and are read in one pass
 
     def check(self, prompt: Prompt) -> None:
         """Refuse a prompt this objective cannot train on (before any model is loaded)."""
-        if self.masks_slots and not prompt.vocabulary.single_token:
+        if self.masked_slots and not prompt.vocabulary.single_token:
             raise ValueError(
                 f"objective {self.name} reads one token per score class, but prompt {prompt.name} writes "
                 f"score_tokens={prompt.score_tokens}, where 10 is two tokens: set prompt.score_tokens=added"

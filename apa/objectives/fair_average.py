@@ -31,15 +31,15 @@ import torch
 
 from apa.data.scales import ZERO_TO_TEN
 from apa.models.forward import hidden_states, logits, slot_hidden
-from apa.models.score_tokens import score_token_ids
+from apa.models.score_tokens import read_classes, score_token_ids
 from apa.objectives.base import Objective, ObjectiveOutput, target_log_probs
 
 
 def expected_scores(class_logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """sum_k softmax(logits)_k * k over the allowed classes; (n, 11) logits and mask -> (n,)."""
-    probs = torch.softmax(class_logits.float().masked_fill(~allowed, float("-inf")), dim=-1)
-    values = torch.tensor(ZERO_TO_TEN, dtype=probs.dtype, device=probs.device)
-    return probs @ values
+    """sum_k softmax(logits)_k * k over the allowed classes; (n, 11) logits and mask -> (n,): the
+    score slot decoding reads (its soft readout)."""
+    scores, _ = read_classes(class_logits, allowed)
+    return scores
 
 
 def fair_average_loss(class_logits: torch.Tensor, allowed: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -70,7 +70,7 @@ def class_cross_entropy(class_logits: torch.Tensor, allowed: torch.Tensor, targe
 
 class FairAverage(Objective):
     name = "fa"
-    masks_slots = True
+    masked_slots = True
     decoding = "slots"
 
     def __init__(self, slot_ce_weight: float = 1.0, ce_weight: float = 0.0):

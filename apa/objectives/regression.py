@@ -22,7 +22,7 @@ from apa.objectives.base import Objective, ObjectiveOutput
 
 class Regression(Objective):
     name = "regression"
-    masks_slots = True
+    masked_slots = True
     decoding = "regression"
 
     def __init__(self, hidden_size: int | None = None, dropout: float = 0.1):

@@ -12,24 +12,20 @@ newest checkpoint that holds everything a resume reads, and names any it skips.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from safetensors import SafetensorError, safe_open
 from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints, sort_checkpoints
 
 from apa.atomic import replace_folder
+from apa.runs import ADAPTER_CONFIG, ADAPTER_WEIGHTS, unreadable_file
 
 log = logging.getLogger(__name__)
 
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 STAGING_SUFFIX = ".saving"  # .checkpoint-N.saving/checkpoint-N while the Trainer writes it
 # What resuming reads; written by the Trainer in this order, the state last.
 CHECKPOINT_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME)
@@ -37,25 +33,6 @@ CHECKPOINT_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, OPTIMIZER_NAME, SCHEDULER_N
 
 class CheckpointError(RuntimeError):
     """No checkpoint to resume from, or one that cannot be read; the message names the file."""
-
-
-def unreadable_file(path: Path) -> str | None:
-    """Why a checkpoint file cannot be loaded (missing, truncated, not its format), or None.
-    Reads headers only: safetensors' header, the zip directory of ``torch.save`` files, JSON."""
-    if not path.is_file():
-        return f"{path.name} is missing"
-    try:
-        if path.suffix == ".safetensors":
-            with safe_open(str(path), framework="pt"):
-                pass
-        elif path.suffix in (".pt", ".pth", ".bin"):
-            if not zipfile.is_zipfile(path):
-                return f"{path.name} is not a complete torch.save file"
-        elif path.suffix == ".json":
-            json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, SafetensorError) as error:
-        return f"{path.name} is unreadable ({error})"
-    return None
 
 
 def incomplete(checkpoint: Path) -> str | None:

@@ -22,8 +22,9 @@ from peft import LoraConfig, PeftModel
 from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback, set_seed
 
 from apa.data.corpus import DEV, Corpus
-from apa.data.features import FeatureCache
-from apa.evaluation import DECODERS, Prediction, Report, announce, evaluate, score, write_predictions
+from apa.data.features import FeatureCache, FeatureTable
+from apa.data.records import Utterance
+from apa.evaluation import Report, announce, decode_and_score, decoder_for, evaluate
 from apa.evaluation.decoding import Decoder
 from apa.logging import WandbLogger
 from apa.models import ModelSource, apply_lora, parameter_counts
@@ -34,16 +35,13 @@ from apa.models.heads import save_head_spec
 from apa.models.score_tokens import add_score_tokens
 from apa.objectives import Objective
 from apa.prompts import Prompt
+from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, Decoding
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
 from apa.training.examples import ExampleSet, TrainingCollator, build_examples
 from apa.training.trainer import Scorer, ScoringTrainer, TrainerSettings
 
 log = logging.getLogger(__name__)
-
-ADAPTER_DIR = "adapter"
-CHECKPOINT_DIR = "checkpoints"
-RUN_CONFIG = "config.yaml"  # the resolved config: evaluate.py checkpoint=RUN_DIR rebuilds the model from it
 
 
 @dataclass
@@ -88,36 +86,35 @@ def adapter_fingerprint(model: PeftModel) -> str:
     return digest.hexdigest()[:16]
 
 
+def split_features(job: TrainJob, processor: ProcessorMixin, split: str) -> tuple[list[Utterance], FeatureTable]:
+    """The utterances of ``split`` (the first ``job.limit``) and their features, cached."""
+    utterances = job.data.utterances(split)[: job.limit]
+    return utterances, FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
+
+
 def training_set(job: TrainJob, model: PeftModel, processor: ProcessorMixin) -> ExampleSet:
-    utterances = job.data.utterances("train")[: job.limit]
-    features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
-    encoder = PromptEncoder(processor.tokenizer, job.prompt, mask_slots=job.objective.masks_slots)
+    utterances, features = split_features(job, processor, "train")
+    encoder = PromptEncoder(processor.tokenizer, job.prompt, masked_slots=job.objective.masked_slots)
     examples = build_examples(utterances, features, encoder, pairs=job.objective.needs_pairs, seed=job.seed)
     log.info("%d training examples from %d utterances", len(examples), len(utterances))
     audio = TowerCache(str(job.cache_dir / "tower")).load(model, features) if job.cache_audio_tower else features
     return ExampleSet(examples, audio)
 
 
-def decoding(job: TrainJob, processor: ProcessorMixin, split: str):
-    """The utterances of ``split`` and a function that decodes them with a model (the job's decoder,
-    by default the objective's own), their features read once."""
-    utterances = job.data.utterances(split)[: job.limit]
-    features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
-    decoder = job.decoder or DECODERS[job.objective.decoding]()
-
-    def decode(model: PeftModel) -> dict[str, Prediction]:
-        return decoder.predict(model, processor, job.prompt, utterances, features, job.objective.masks_slots)
-
-    return utterances, decode
+def job_decoder(job: TrainJob) -> Decoder:
+    """The job's decoder, by default its objective's own, reading the slots as the objective trained them."""
+    return decoder_for(Decoding.of(job.objective), job.decoder)
 
 
 def dev_scores(job: TrainJob, processor: ProcessorMixin):
-    """What the Trainer's evaluation reports: the dev split decoded and scored (no intervals)."""
-    utterances, decode = decoding(job, processor, DEV)
-    references = {u.id: u.scores for u in utterances}
+    """What the Trainer's evaluation reports: the dev split decoded and scored (no intervals), its
+    features read once for every evaluation."""
+    utterances, features = split_features(job, processor, DEV)
+    decoder, references = job_decoder(job), {u.id: u.scores for u in utterances}
 
     def scores(model: PeftModel) -> dict[str, float | None]:
-        predictions = {uid: p.scores for uid, p in decode(model).items()}
+        decoded = decoder.predict(model, processor, job.prompt, utterances, features)
+        predictions = {uid: p.scores for uid, p in decoded.items()}
         return evaluate(predictions, references, resamples=0, aspects=job.prompt.asked).metrics
 
     return utterances, scores
@@ -138,12 +135,12 @@ def check_dev_split(job: TrainJob) -> bool:
 
 
 def evaluate_test_split(job: TrainJob, model: PeftModel, processor: ProcessorMixin, run_dir: Path, tracker) -> Report:
-    utterances, decode = decoding(job, processor, job.test_split)
-    predictions = decode(model)
-    write_predictions(run_dir, predictions, utterances)
-    references = {u.id: u.scores for u in utterances}
-    scores = {uid: p.scores for uid, p in predictions.items()}
-    return score(scores, references, run_dir, tracker, job.resamples, job.seed, aspects=job.prompt.asked)
+    """The test split decoded and scored into the run folder, as ``evaluate.py checkpoint=`` does it."""
+    utterances, features = split_features(job, processor, job.test_split)
+    decoder = job_decoder(job)
+    return decode_and_score(
+        decoder, model, processor, job.prompt, utterances, features, run_dir, tracker, job.resamples, job.seed
+    )
 
 
 def run(job: TrainJob) -> float | None:
@@ -171,7 +168,7 @@ def run(job: TrainJob) -> float | None:
             dataset = training_set(job, peft_model, processor)
         dev, scores = dev_scores(job, processor) if evaluates_dev else (None, None)
         collate = Collator(
-            processor.tokenizer.pad_token_id, job.prompt.aspect_names, label_slots=not job.objective.masks_slots
+            processor.tokenizer.pad_token_id, job.prompt.aspect_names, masked_slots=job.objective.masked_slots
         )
         trainer = ScoringTrainer(
             model=Scorer(peft_model, job.objective),

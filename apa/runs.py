@@ -1,30 +1,99 @@
-"""A training run's folder as ``evaluate.py checkpoint=DIR`` reads it: checked to be one before any
-model loads, and its ``config.yaml`` trusted only as far as apa's own config groups go.
+"""A run folder, the one idea that training writes and evaluation, comparison and ``apa score`` read.
+
+Its layout::
+
+    config.yaml        the resolved config (train.py); evaluate.py checkpoint=RUN_DIR rebuilds the model from it
+    adapter/           the trained adapter (PEFT's adapter_config.json and adapter_model.safetensors, ...)
+    checkpoints/       the Trainer's checkpoints while the run trains
+    predictions.json   the decoded split's scores; references.json, what they are scored against
+    answers.json       the raw answers of free generation
+    metrics.json       the scores' metrics (with report.md and plots/ beside it)
 
 A run folder is data, and may come from anyone: its config could name any ``_target_`` (Hydra
 would call ``builtins.print`` or worse), build one with an interpolation, or ask transformers to
-run a model repository's code. So the config may only name targets that apa's own config groups
-name, holds no interpolation (train.py writes it resolved), and ``trust_remote_code`` must come
-from the command line, never from the folder.
+run a model repository's code. So the config is read checked: it may only name targets that apa's
+own config groups name, holds no interpolation (train.py writes it resolved), and
+``trust_remote_code`` must come from the command line, never from the folder. How a run's model is
+decoded comes from its objective's class, imported once its name is checked, never instantiated.
+
+This module imports nothing of apa's, so that every layer may use it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import importlib
+import json
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from safetensors import SafetensorError, safe_open
 
-from apa.training.checkpoints import ADAPTER_CONFIG, ADAPTER_WEIGHTS, unreadable_file
-from apa.training.run import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG
+RUN_CONFIG = "config.yaml"
+ADAPTER_DIR = "adapter"
+CHECKPOINT_DIR = "checkpoints"
+PREDICTIONS = "predictions.json"
+REFERENCES = "references.json"
+ANSWERS = "answers.json"
+METRICS = "metrics.json"
+ADAPTER_CONFIG = "adapter_config.json"  # PEFT's names, in adapter/ and in every checkpoint
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the targets a run may name are those of these groups
+RUN_GROUPS = ("model", "data", "prompt", "objective")  # what a run folder brings; only these are instantiated
 TARGET = "_target_"
 REMOTE_CODE = "trust_remote_code"
 
 
 class RunFolderError(ValueError):
     """A ``checkpoint=`` that is not a finished training run, or whose config is not trusted."""
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How a model is read at evaluation, as the objective it was trained with says: the decoder
+    (its name in ``apa.evaluation.DECODERS`` and ``conf/decoding/``) and whether the score slots
+    were masked in training, so that they are read masked too (all in one pass)."""
+
+    decoder: str
+    masked_slots: bool
+
+    @classmethod
+    def of(cls, objective: Any) -> Decoding:
+        """From an objective or its class: ``decoding`` and ``masked_slots`` are class flags."""
+        return cls(objective.decoding, objective.masked_slots)
+
+
+def implied_decoding(config: Mapping[str, Any]) -> Decoding:
+    """How a run's model is decoded, from the class its config's objective names: imported once the
+    name is known to be one of apa's objectives, never instantiated (the flags are the class's)."""
+    target = config["objective"][TARGET]
+    if target not in config_targets(CONF_DIR, ["objective"]):
+        raise RunFolderError(f"objective._target_={target!r} is not one of apa's objectives (conf/objective/)")
+    module, _, name = target.rpartition(".")
+    return Decoding.of(getattr(importlib.import_module(module), name))
+
+
+def unreadable_file(path: Path) -> str | None:
+    """Why a checkpoint file cannot be loaded (missing, truncated, not its format), or None.
+    Reads headers only: safetensors' header, the zip directory of ``torch.save`` files, JSON."""
+    if not path.is_file():
+        return f"{path.name} is missing"
+    try:
+        if path.suffix == ".safetensors":
+            with safe_open(str(path), framework="pt"):
+                pass
+        elif path.suffix in (".pt", ".pth", ".bin"):
+            if not zipfile.is_zipfile(path):
+                return f"{path.name} is not a complete torch.save file"
+        elif path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, SafetensorError) as error:
+        return f"{path.name} is unreadable ({error})"
+    return None
 
 
 def walk(node: Any, where: str = "") -> Iterator[tuple[str, str, Any]]:
@@ -44,6 +113,14 @@ def config_targets(conf_dir: Path, groups: Iterable[str]) -> frozenset[str]:
             node = yaml.safe_load(path.read_text(encoding="utf-8"))
             targets |= {value for _, key, value in walk(node) if key == TARGET}
     return frozenset(targets)
+
+
+def read_run(folder: Path, trust_remote_code: bool = False, optional: Iterable[str] = ()) -> dict[str, Any]:
+    """A run folder's :data:`RUN_GROUPS` (and ``optional`` groups), read by :func:`read_run_config`
+    with the targets of apa's own config groups for them as the only ones allowed."""
+    optional = tuple(optional)
+    allowed = config_targets(CONF_DIR, (*RUN_GROUPS, *optional))
+    return read_run_config(folder, RUN_GROUPS, allowed, trust_remote_code, optional)
 
 
 def read_run_config(
