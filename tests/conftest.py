@@ -33,7 +33,7 @@ def apa_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def tiny_source(apa_cache: Path):
-    from apa.models import TinyQwen2Audio
+    from apa.models.offline import TinyQwen2Audio
 
     source = TinyQwen2Audio(cache_dir=str(apa_cache / "models"))
     source.build()

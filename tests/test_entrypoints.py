@@ -28,7 +28,7 @@ def test_train_then_evaluate_the_checkpoint(tmp_path):
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(outputs, "train")
     config = yaml.safe_load((run_dir / "config.yaml").read_text())  # resolved
-    assert config["model"]["_target_"] == "apa.models.TinyQwen2Audio" and "${" not in str(config)
+    assert config["model"]["_target_"] == "apa.models.offline.TinyQwen2Audio" and "${" not in str(config)
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
     assert (run_dir / "adapter" / "tokenizer.json").is_file()  # with the added score tokens
     log = (run_dir / "train.log").read_text()

@@ -7,7 +7,8 @@ import yaml
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
-from apa.models import Qwen2AudioCheckpoint, TinyQwen2Audio
+from apa.models import Qwen2AudioCheckpoint
+from apa.models.offline import TinyQwen2Audio
 from apa.training.run_folder import RunFolderError, config_targets, read_run_config
 from evaluate import CONF_DIR, RUN_GROUPS, build_job
 
