@@ -13,8 +13,8 @@ ALLOWED = {
     "prompts": {"data"},
     "models": {"data", "prompts"},
     "objectives": {"data", "prompts", "models"},
-    "training": {"data", "prompts", "models", "objectives", "evaluation", "logging"},
-    "evaluation": {"data", "prompts", "models", "logging"},
+    "training": {"data", "prompts", "models", "objectives", "evaluation", "tracking"},
+    "evaluation": {"data", "prompts", "models", "tracking"},
 }
 SHARED = {"atomic"}
 # Entry points inside the package (console scripts): like train.py and evaluate.py, they may use Hydra.
@@ -47,5 +47,5 @@ def test_hydra_and_wandb_stay_at_the_edges(path):
     roots = {name.split(".")[0] for name in imports(path)}
     if path.relative_to(PACKAGE).as_posix() not in ENTRY_POINTS:
         assert "hydra" not in roots and "omegaconf" not in roots, "only entry points and tests use Hydra"
-    if path.name != "logging.py":
-        assert "wandb" not in roots, "apa/logging.py is the only module that imports wandb"
+    if path.name != "tracking.py":
+        assert "wandb" not in roots, "apa/tracking.py is the only module that imports wandb"

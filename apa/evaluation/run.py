@@ -22,10 +22,10 @@ from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.pairing import pair_scores
 from apa.evaluation.plots import figures, save
 from apa.evaluation.report import markdown_table, predictions_json, write_json, write_report
-from apa.logging import WandbLogger
 from apa.models import ModelSource
 from apa.models.adapter import load_adapter
 from apa.prompts import Prompt
+from apa.tracking import WandbLogger
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ from apa.data.corpus import DEV, Corpus
 from apa.data.features import FeatureCache
 from apa.evaluation import DECODERS, Prediction, Report, announce, evaluate, score, write_predictions
 from apa.evaluation.decoding import Decoder
-from apa.logging import WandbLogger
 from apa.models import ModelSource, apply_lora, parameter_counts
 from apa.models.audio_cache import TowerCache
 from apa.models.batching import Collator
@@ -34,6 +33,7 @@ from apa.models.heads import save_head_spec
 from apa.models.score_tokens import add_score_tokens
 from apa.objectives import Objective
 from apa.prompts import Prompt
+from apa.tracking import WandbLogger
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
 from apa.training.examples import ExampleSet, TrainingCollator, build_examples
