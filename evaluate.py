@@ -4,7 +4,9 @@
     python evaluate.py checkpoint=outputs/train/runs/<time>
     python evaluate.py model=qwen2_audio_7b prompt=zeroshot data=speechocean762
 
-Every option is a Hydra override; ``python evaluate.py --help`` lists the config groups.
+Every option is a Hydra override; ``python evaluate.py --help`` lists the config groups. Scoring a
+predictions file imports no model or training code (torch, transformers, peft): what a checkpoint
+or a model needs is imported where it is read.
 """
 
 from pathlib import Path
@@ -13,8 +15,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from apa import evaluation, training
-from apa.training.run_folder import config_targets, read_run_config
+from apa import evaluation
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 RUN_GROUPS = ("model", "data", "prompt", "objective")  # what a checkpoint brings; only these are instantiated
@@ -25,8 +26,19 @@ def run_config(cfg: DictConfig) -> DictConfig | None:
     code unless this command line allows it) before anything is loaded."""
     if not cfg.checkpoint:
         return None
+    from apa.training.run_folder import config_targets, read_run_config
+
     allowed = config_targets(CONF_DIR, RUN_GROUPS)
     return OmegaConf.create(read_run_config(Path(cfg.checkpoint), RUN_GROUPS, allowed, cfg.trust_remote_code))
+
+
+def adapter_folder(checkpoint: Path | None) -> Path | None:
+    """The training run's adapter folder, if a checkpoint is given."""
+    if checkpoint is None:
+        return None
+    from apa.training import ADAPTER_DIR
+
+    return checkpoint / ADAPTER_DIR
 
 
 def from_run_or_here(cfg: DictConfig, run: DictConfig | None, key: str):
@@ -52,7 +64,7 @@ def build_job(cfg: DictConfig) -> evaluation.EvaluateJob:
         references=Path(cfg.references) if cfg.references else None,
         predictions=Path(cfg.predictions) if cfg.predictions else None,
         model=from_run_or_here(cfg, run, "model"),
-        adapter=checkpoint / training.ADAPTER_DIR if checkpoint else None,
+        adapter=adapter_folder(checkpoint),
         prompt=from_run_or_here(cfg, run, "prompt"),
         decoder=decoder,
         masked_slots=bool(objective and objective.masks_slots),

@@ -3,8 +3,8 @@
 import time
 
 import pytest
+import wandb
 
-import apa.tracking
 from apa.tracking import WandbLogger
 
 
@@ -27,7 +27,7 @@ def fake_wandb(monkeypatch):
             raise RuntimeError(f"cannot reach W&B in mode {mode}")
         return FakeRun(mode)
 
-    monkeypatch.setattr(apa.tracking.wandb, "init", init)
+    monkeypatch.setattr(wandb, "init", init)
     return calls, failing
 
 
@@ -92,8 +92,8 @@ def test_the_wait_for_w_and_b_is_bounded_and_logged(fake_wandb, monkeypatch, tmp
     _, failing = fake_wandb
     failing.add("online")
     seen = []
-    init = apa.tracking.wandb.init
-    monkeypatch.setattr(apa.tracking.wandb, "init", lambda **kw: seen.append(kw["settings"]) or init(**kw))
+    init = wandb.init
+    monkeypatch.setattr(wandb, "init", lambda **kw: seen.append(kw["settings"]) or init(**kw))
     logger = WandbLogger(mode="online", init_timeout=5)
     with caplog.at_level("INFO", logger="apa.tracking"):
         logger.start({}, tmp_path)
@@ -106,7 +106,7 @@ def test_a_bad_key_without_network_falls_back_to_offline(monkeypatch, tmp_path, 
     """The real W&B, its server unreachable: it gives up after init_timeout, the run goes on offline."""
     monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
-    apa.tracking.wandb.teardown()  # W&B reads the environment when it sets up
+    wandb.teardown()  # W&B reads the environment when it sets up
     logger = WandbLogger(mode="online", init_timeout=1)
     started = time.monotonic()
     try:
@@ -114,7 +114,7 @@ def test_a_bad_key_without_network_falls_back_to_offline(monkeypatch, tmp_path, 
             gave_up_after = time.monotonic() - started
             assert logger.location.startswith(str(tmp_path / "wandb" / "offline-run-"))
     finally:
-        apa.tracking.wandb.teardown()
+        wandb.teardown()
     assert "could not start in mode online (waited at most logger.init_timeout=1 s)" in caplog.text
     assert gave_up_after < 45  # a bound on the wait, not a speed claim: unbounded, W&B waits its own 90 s
 

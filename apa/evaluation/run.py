@@ -2,6 +2,8 @@
 
 The entry point (``evaluate.py``) turns the Hydra config into an :class:`EvaluateJob`; training
 runs decode with a :class:`~apa.evaluation.decoding.Decoder` and call :func:`score` after training.
+The model code (torch, transformers, peft) is imported only where a model is decoded, so scoring
+a predictions file loads none of it.
 """
 
 from __future__ import annotations
@@ -10,22 +12,20 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from transformers import set_seed
+from typing import TYPE_CHECKING, Any
 
 from apa.data.corpus import Corpus
-from apa.data.features import FeatureCache
 from apa.data.records import Scores, ScoresFile, Utterance, read_scores
-from apa.evaluation.decoding import DECODERS, Decoder, Prediction
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.pairing import pair_scores
 from apa.evaluation.plots import figures, save
 from apa.evaluation.report import markdown_table, predictions_json, write_json, write_report
-from apa.models import ModelSource
-from apa.models.adapter import load_adapter
 from apa.prompts import Prompt
 from apa.tracking import WandbLogger
+
+if TYPE_CHECKING:
+    from apa.evaluation.decoding import Decoder, Prediction
+    from apa.models import ModelSource
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,6 @@ def merged(*files: ScoresFile | None) -> dict[str, list[str]]:
 
 
 def run(job: EvaluateJob) -> dict[str, float | None]:
-    set_seed(job.seed)
     with job.logger.session(job.config, job.output_dir) as tracker:
         references_file, utterances = _references(job)
         references, predictions_file = references_file.scores, None
@@ -140,6 +139,13 @@ def run(job: EvaluateJob) -> dict[str, float | None]:
         elif job.model is not None and job.prompt is not None:
             if not utterances:
                 raise ValueError("decoding a model needs data=<corpus> (its audio), not only references=FILE")
+            from transformers import set_seed
+
+            from apa.data.features import FeatureCache
+            from apa.evaluation.decoding import DECODERS
+            from apa.models.adapter import load_adapter
+
+            set_seed(job.seed)
             model, processor = job.model.load()
             if job.adapter is not None:
                 model = load_adapter(model, processor, job.adapter, job.prompt.vocabulary)
