@@ -1,4 +1,4 @@
-"""Imports point one way (DESIGN.md section 3): a layer never imports a layer above it."""
+"""Imports point one way (docs/architecture.md section 1): a layer never imports a layer above it."""
 
 import ast
 
