@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV)/.installed ## Create .venv: torch (CPU build where no GPU), apa[dev], espeak-ng when root
+setup: $(VENV)/.installed ## Create .venv: torch (CPU build where no GPU), apa[dev] (all extras), espeak-ng when root
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS) requirements/models.txt
 	@$(MAKE) --no-print-directory system-packages

@@ -4,7 +4,9 @@
     python evaluate.py checkpoint=outputs/train/runs/<time>
     python evaluate.py model=qwen2_audio_7b prompt=zeroshot data=speechocean762
 
-Every option is a Hydra override; ``python evaluate.py --help`` lists the config groups.
+Every option is a Hydra override; ``python evaluate.py --help`` lists the config groups. Scoring a
+predictions file imports no model or training code (torch, transformers, peft): what a checkpoint
+or a model needs is imported where it is read.
 """
 
 from pathlib import Path

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 COMMANDS = {
     "score": ("apa.score", "score the pronunciation of recordings (sentence, word and phone level)"),
-    "compare": ("apa.evaluation.compare", "compare run folders: metrics with intervals, paired bootstrap"),
+    "compare": ("apa.compare", "compare run folders: metrics with intervals, paired bootstrap"),
 }
 
 

@@ -1,6 +1,6 @@
-"""``python -m apa.compare RUN_DIR...``: compare runs from their folders (see apa.evaluation.compare)."""
+"""``python -m apa.compare RUN_DIR...``: compare runs from their folders (see apa.evaluation.comparison)."""
 
-from apa.evaluation.compare import main
+from apa.evaluation.comparison import main
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ from transformers import TrainerCallback
 from apa import training
 from apa.data import FeatureCache, SyntheticCorpus
 from apa.models.audio_cache import TowerCache
-from bench.common import timed
+from bench.common import compose_config, timed
 from bench.training import config, training_job
 
 
@@ -27,14 +27,18 @@ class EpochTimes(TrainerCallback):
 
 
 def epoch_seconds(model: str, cache_dir: str, utterances: int, batch_size: int, cache_tower: bool) -> list[float]:
-    cfg = config(model, cache_dir, utterances, batch_size, steps=2 * utterances // batch_size)
+    steps = 2 * utterances // batch_size
+    run_dir = Path(tempfile.mkdtemp())
+    cfg = config(model, cache_dir, utterances, batch_size, steps, run_dir, f"cache_audio_tower={cache_tower}")
     times = EpochTimes()
-    training.run(training_job(cfg, Path(tempfile.mkdtemp()), times, cache_audio_tower=cache_tower))
+    training.run(training_job(cfg, times))
     return times.seconds
 
 
 def benchmark(model_name: str, cache_dir: str, utterances: int, batch_size: int, repeats: int) -> dict:
-    model, processor = instantiate(config(model_name, cache_dir, utterances, batch_size, 1).model).load()
+    model, processor = instantiate(
+        compose_config("train", [f"model={model_name}", f"paths.cache_dir={cache_dir}"]).model
+    ).load()
     model.requires_grad_(False)  # as under LoRA
     train = SyntheticCorpus(cache_dir).utterances("train")[:utterances]
     with tempfile.TemporaryDirectory() as fresh:

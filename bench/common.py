@@ -1,4 +1,6 @@
-"""What every benchmark shares: repeated measurements, the machine, child processes for memory."""
+"""What every benchmark shares: composing the project's configs, repeated measurements, the
+machine, child processes for memory. The tests compose their configs here too (bench never
+imports the tests)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,35 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+
+
+def compose_config(name: str, overrides: list[str] = ()) -> DictConfig:
+    """``conf/<name>.yaml`` composed with overrides (interpolations to Hydra's run dir unresolved)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=list(overrides))
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+def compose_run(name: str, overrides: list[str], run_dir: Path) -> DictConfig:
+    """``conf/<name>.yaml`` composed as ``python <name>.py`` would compose it, with its run folder at
+    ``run_dir``: Hydra's runtime config is set, so ``build_job`` of ``train.py`` or ``evaluate.py``
+    takes the result (the job's config, Hydra's own node left out)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+    HydraConfig.instance().set_config(cfg)
+    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
 
 
 def measure(run: Callable[[], float | dict], repeats: int) -> dict:

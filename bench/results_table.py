@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from apa.data.scales import ASPECTS
-from apa.evaluation.compare import Run, load_run
+from apa.evaluation.comparison import Run, load_run
 from apa.evaluation.metrics import paired_bootstrap
 from apa.evaluation.report import HEADINGS, SHORT, number
 from bench.common import ROOT, replace_section

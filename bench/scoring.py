@@ -15,8 +15,7 @@ from apa.evaluation.pairing import pair_scores
 from apa.models.encoding import PromptEncoder
 from apa.models.score_tokens import add_score_tokens
 from apa.prompts.slots import blank
-from bench.common import measure, timed
-from tests.helpers import compose_config
+from bench.common import compose_config, measure, timed
 
 
 def unparseable_rate(prompt, predictions, utterances) -> float:

@@ -20,12 +20,11 @@ import json
 
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
 from transformers import TrainerCallback
 
 from apa import training
 from apa.models.forward import hidden_states, logits, slot_hidden
-from bench.common import ROOT
+from bench.common import ROOT, compose_config
 from train import build_job
 
 SHORT_RUN = [
@@ -118,9 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, after the short-run defaults")
     args = parser.parse_args(argv)
     output = f"paths.output_dir={ROOT / 'outputs' / 'slot_distributions'}"
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[*SHORT_RUN, output, *args.overrides])
-    job = build_job(cfg)
+    job = build_job(compose_config("train", [*SHORT_RUN, output, *args.overrides]))
     job.callbacks = [SlotProbe(args.every, args.utterances, job.prompt.aspect_names)]
     training.run(job)
 

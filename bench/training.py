@@ -31,7 +31,8 @@ from apa.data import SyntheticCorpus, load_audio
 from apa.models import apply_lora
 from apa.models.score_tokens import add_score_tokens
 from apa.training.run import adapter_config
-from tests.helpers import compose_config
+from bench.common import compose_run
+from train import build_job
 
 
 class Stopwatch(TrainerCallback):
@@ -44,9 +45,11 @@ class Stopwatch(TrainerCallback):
         self.seconds = time.perf_counter() - self.start
 
 
-def config(model: str, cache_dir: str, utterances: int, batch_size: int, steps: int):
+def config(model: str, cache_dir: str, utterances: int, batch_size: int, steps: int, run_dir: Path, *overrides: str):
+    """The benchmarked training run as train.py composes it (no evaluation, no tracking), in
+    ``run_dir``, then ``overrides``."""
     trainer = "trainer.arguments"
-    return compose_config(
+    return compose_run(
         "train",
         [
             f"model={model}",
@@ -62,37 +65,28 @@ def config(model: str, cache_dir: str, utterances: int, batch_size: int, steps: 
             f"{trainer}.save_strategy=no",
             f"{trainer}.disable_tqdm=true",
             f"{trainer}.logging_steps=1000",
+            "test_split=null",
             "logger=none",
+            *overrides,
         ],
+        run_dir,
     )
 
 
-def training_job(cfg, output_dir: Path, timer: TrainerCallback, cache_audio_tower: bool = True) -> training.TrainJob:
-    """This project's training job for a :func:`config`, without evaluation, timed by ``timer``."""
-    return training.TrainJob(
-        model=instantiate(cfg.model),
-        data=instantiate(cfg.data),
-        prompt=instantiate(cfg.prompt),
-        objective=instantiate(cfg.objective),
-        lora=instantiate(cfg.lora),
-        trainer=instantiate(cfg.trainer),
-        logger=instantiate(cfg.logger),
-        output_dir=output_dir,
-        cache_dir=Path(cfg.paths.cache_dir),
-        limit=cfg.limit,
-        test_split=None,
-        cache_audio_tower=cache_audio_tower,
-        callbacks=[timer],
-    )
+def training_job(cfg, timer: TrainerCallback) -> training.TrainJob:
+    """train.py's job for a :func:`config`, timed by ``timer``."""
+    job = build_job(cfg)
+    job.callbacks = [timer]
+    return job
 
 
-def ours(cfg, output_dir: Path) -> float:
+def ours(cfg) -> float:
     stopwatch = Stopwatch()
-    training.run(training_job(cfg, output_dir, stopwatch))
+    training.run(training_job(cfg, stopwatch))
     return stopwatch.seconds
 
 
-def trl_baseline(cfg, output_dir: Path) -> float:
+def trl_baseline(cfg) -> float:
     from trl import SFTConfig, SFTTrainer
 
     model, processor = instantiate(cfg.model).load()
@@ -132,7 +126,7 @@ def trl_baseline(cfg, output_dir: Path) -> float:
     trainer = SFTTrainer(
         model=model,
         args=SFTConfig(
-            output_dir=str(output_dir),
+            output_dir=cfg.paths.output_dir,
             report_to=[],
             remove_unused_columns=False,
             dataset_kwargs={"skip_prepare_dataset": True},
@@ -158,9 +152,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--steps", type=int, default=8)
     args = parser.parse_args()
-    cfg = config(args.model, args.cache_dir, args.utterances, args.batch_size, args.steps)
+    cfg = config(args.model, args.cache_dir, args.utterances, args.batch_size, args.steps, args.output_dir)
     SyntheticCorpus(args.cache_dir).utterances("train")  # the corpus exists before anything is timed
-    seconds = (ours if args.system == "ours" else trl_baseline)(cfg, args.output_dir)
+    seconds = (ours if args.system == "ours" else trl_baseline)(cfg)
     peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"samples_per_second": args.steps * args.batch_size / seconds, "peak_rss_bytes": peak_bytes}))
 

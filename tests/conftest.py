@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import CONF_DIR, PROJECT_ROOT
+from bench.common import compose_run
+
+from .helpers import PROJECT_ROOT
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "speechocean762"
 
@@ -33,7 +35,7 @@ def apa_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def tiny_source(apa_cache: Path):
-    from apa.models import TinyQwen2Audio
+    from apa.models.offline import TinyQwen2Audio
 
     source = TinyQwen2Audio(cache_dir=str(apa_cache / "models"))
     source.build()
@@ -141,20 +143,7 @@ def scored_runs(test_utterances, speechocean762, tmp_path):
 def compose(tmp_path: Path) -> Iterator[Callable]:
     """Compose ``conf/<name>.yaml`` with overrides, as ``python <name>.py`` would, with its run
     folder in ``tmp_path``; returns the job's config (Hydra's own node left out)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf, open_dict
 
-    def _compose(name: str, overrides: list[str] = ()):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = hydra_compose(config_name=name, overrides=list(overrides), return_hydra_config=True)
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
-        HydraConfig.instance().set_config(cfg)
-        return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # what the job sees
-
-    yield _compose
+    yield lambda name, overrides=(): compose_run(name, overrides, tmp_path / "run")
     GlobalHydra.instance().clear()

@@ -1,4 +1,6 @@
-"""Helpers the tests share: where the configs are, and composing one without a run."""
+"""Helpers the tests share: where the configs are, composing one without a run (with the
+benchmarks' :func:`~bench.common.compose_config`, as bench may not import the tests), launching an
+entry point."""
 
 from __future__ import annotations
 
@@ -7,22 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
+
+from bench.common import compose_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
 PROMPT_NAMES = sorted(path.stem for path in (CONF_DIR / "prompt").glob("*.yaml"))
-
-
-def compose_config(name: str, overrides: list[str] = ()):
-    """``conf/<name>.yaml`` composed with overrides (interpolations to Hydra's run dir unresolved)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name=name, overrides=list(overrides))
-    GlobalHydra.instance().clear()
-    return cfg
 
 
 def load_prompt(name: str, **overrides):

@@ -1,4 +1,4 @@
-"""Imports point one way (DESIGN.md section 3): a layer never imports a layer above it."""
+"""Imports point one way (docs/architecture.md section 1): a layer never imports a layer above it."""
 
 import ast
 
@@ -14,8 +14,8 @@ ALLOWED = {
     "prompts": {"data"},
     "models": {"data", "prompts"},
     "objectives": {"data", "prompts", "models"},
-    "training": {"data", "prompts", "models", "objectives", "evaluation", "logging"},
-    "evaluation": {"data", "prompts", "models", "logging"},
+    "training": {"data", "prompts", "models", "objectives", "evaluation", "tracking"},
+    "evaluation": {"data", "prompts", "models", "tracking"},
 }
 SHARED = {"atomic", "runs"}  # they import nothing of apa's, so any part may import them
 # Entry points inside the package (console scripts): like train.py and evaluate.py, they may use Hydra.
@@ -48,5 +48,5 @@ def test_hydra_and_wandb_stay_at_the_edges(path):
     roots = {name.split(".")[0] for name in imports(path)}
     if path.relative_to(PACKAGE).as_posix() not in ENTRY_POINTS:
         assert "hydra" not in roots and "omegaconf" not in roots, "only entry points and tests use Hydra"
-    if path.name != "logging.py":
-        assert "wandb" not in roots, "apa/logging.py is the only module that imports wandb"
+    if path.name != "tracking.py":
+        assert "wandb" not in roots, "apa/tracking.py is the only module that imports wandb"

@@ -8,7 +8,7 @@ import pytest
 
 from apa.models.checkpoint import Qwen2AudioCheckpoint, share_chat_template
 from apa.models.encoding import PromptEncoder
-from apa.models.tokenizer import qwen2_audio_chat_template
+from apa.models.offline.tokenizer import qwen2_audio_chat_template
 
 from .helpers import load_prompt
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from apa.evaluation.compare import comparison_table, load_run
+from apa.evaluation.comparison import comparison_table, load_run
 
 from .helpers import launch
 

@@ -7,8 +7,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from apa.data import Corpus
-from apa.logging import WandbLogger
 from apa.models import ModelSource
+from apa.tracking import WandbLogger
 
 from .helpers import CONF_DIR
 

@@ -1,9 +1,12 @@
 """train.py and evaluate.py run from the command line, as a user starts them."""
 
 import json
+import sys
 
 import pytest
 import yaml
+
+from apa.data.records import Scores, WordScores
 
 from .helpers import launch, only_run_dir
 
@@ -28,7 +31,7 @@ def test_train_then_evaluate_the_checkpoint(tmp_path):
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(outputs, "train")
     config = yaml.safe_load((run_dir / "config.yaml").read_text())  # resolved
-    assert config["model"]["_target_"] == "apa.models.TinyQwen2Audio" and "${" not in str(config)
+    assert config["model"]["_target_"] == "apa.models.offline.TinyQwen2Audio" and "${" not in str(config)
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
     assert (run_dir / "adapter" / "tokenizer.json").is_file()  # with the added score tokens
     log = (run_dir / "train.log").read_text()
@@ -70,6 +73,33 @@ def test_evaluate_labels_against_themselves(speechocean762, tmp_path):
     assert report["metrics"]["sentence/fluency/exact"] == 1.0
     assert all(c["rate"] == 1.0 for c in report["coverage"].values())
     assert (output / "report.md").is_file() and (output / "plots" / "scatter_sentence_total.png").is_file()
+
+
+def test_scoring_a_predictions_file_loads_no_model_code(tmp_path):
+    """evaluate.py predictions= references= imports neither torch, transformers, peft nor wandb
+    (``-X importtime`` lists every module the process imports)."""
+    words = [WordScores("A", 8, 10, 8, ("AH0",), (2.0,))]
+    references = {f"u{i}": Scores(i, i, i, 10, i, words=tuple(words)).to_json() for i in range(4)}
+    (tmp_path / "references.json").write_text(json.dumps(references))
+    predictions = {uid: {"accuracy": entry["accuracy"] + 1} for uid, entry in references.items()}
+    (tmp_path / "predictions.json").write_text(json.dumps(predictions))
+    result = launch(
+        "evaluate.py",
+        f"predictions={tmp_path / 'predictions.json'}",
+        f"references={tmp_path / 'references.json'}",
+        f"output_dir={tmp_path / 'D'}",
+        "logger=none",
+        "bootstrap_resamples=10",
+        outputs=tmp_path / "outputs",
+        prefix=(sys.executable, "-X", "importtime"),
+    )
+    assert result.returncode == 0, result.stderr
+    timings = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    imported = {line.rsplit("|", 1)[1].strip() for line in timings}
+    assert "apa.evaluation.metrics" in imported  # the list is what the process imported
+    assert {name.split(".")[0] for name in imported} & {"torch", "transformers", "peft", "wandb"} == set()
+    metrics = json.loads((tmp_path / "D" / "metrics.json").read_text())["metrics"]
+    assert metrics["sentence/accuracy/pcc"] == pytest.approx(1.0)
 
 
 def test_evaluate_without_anything_to_score_says_what_to_give(tmp_path):

@@ -241,7 +241,7 @@ def test_reading_predictions_lists_duplicated_and_unknown_keys(tmp_path):
 
 def test_the_evaluator_reports_what_it_ignores(tmp_path, caplog):
     from apa.evaluation import EvaluateJob, run
-    from apa.logging import WandbLogger
+    from apa.tracking import WandbLogger
 
     references = {f"u{i}": scores(i, [word("A", i, ["AH0"], [2.0])]) for i in range(5)}
     (tmp_path / "references.json").write_text(json.dumps({u: s.to_json() for u, s in references.items()}))

@@ -14,7 +14,7 @@ from apa.models.heads import ScoreHead
 from apa.objectives import CrossEntropy, FairAverage, Objective, Regression, SimPOCrossEntropy, expected_scores
 from apa.objectives.base import target_log_probs
 from apa.objectives.fair_average import fair_average_loss
-from apa.objectives.simpo import mean_per_row, simpo_loss
+from apa.objectives.simpo import simpo_loss, sum_and_count_per_row
 
 from .helpers import compose_config, load_prompt
 
@@ -118,7 +118,7 @@ def test_unknown_margin_convention_is_refused():
 
 def test_rewards_are_length_normalised():
     """Row 0 has token log-probs -1, -3 (mean -2); row 1 has -4 (mean -4)."""
-    totals, counts = mean_per_row(torch.tensor([-1.0, -3.0, -4.0]), torch.tensor([0, 0, 1]), 2)
+    totals, counts = sum_and_count_per_row(torch.tensor([-1.0, -3.0, -4.0]), torch.tensor([0, 0, 1]), 2)
     assert (totals / counts).tolist() == [-2.0, -4.0]
 
 

@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 
 from apa import runs
 from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder
-from apa.models import Qwen2AudioCheckpoint, TinyQwen2Audio
+from apa.models import Qwen2AudioCheckpoint
+from apa.models.offline import TinyQwen2Audio
 from apa.objectives import Objective
 from apa.runs import CONF_DIR, RUN_GROUPS, RunFolderError, config_targets, read_run_config
 from evaluate import build_job

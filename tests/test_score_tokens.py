@@ -5,8 +5,8 @@ import torch
 
 from apa.data import Speechocean762
 from apa.data.scales import SCALES
+from apa.models.offline.tokenizer import qwen2_audio_tokenizer
 from apa.models.score_tokens import add_score_tokens, mask_token_id, score_token_ids
-from apa.models.tokenizer import qwen2_audio_tokenizer
 from apa.prompts import ScoreVocabulary
 from apa.prompts.slots import slot_tokens
 

@@ -12,9 +12,9 @@ from transformers import (
 )
 
 from apa.data.audio import load_audio
-from apa.models import MiniQwen2Audio
-from apa.models.mini import WHISPER_PARTS, package_file, smollm2, whisper_base_arrays
-from apa.models.whisper_ct2 import decoder_state, encoder_state
+from apa.models.offline import MiniQwen2Audio
+from apa.models.offline.mini import WHISPER_PARTS, package_file, smollm2, whisper_base_arrays
+from apa.models.offline.whisper_ct2 import decoder_state, encoder_state
 
 pytestmark = pytest.mark.slow
 

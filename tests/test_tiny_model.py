@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
 
-from apa.models import TinyQwen2Audio
+from apa.models.offline import TinyQwen2Audio
 
 
 def weights_digest(folder):

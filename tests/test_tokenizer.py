@@ -2,7 +2,7 @@
 
 import pytest
 
-from apa.models.tokenizer import QWEN2_AUDIO_SPECIAL_TOKENS, qwen2_audio_chat_template, qwen2_audio_tokenizer
+from apa.models.offline.tokenizer import QWEN2_AUDIO_SPECIAL_TOKENS, qwen2_audio_chat_template, qwen2_audio_tokenizer
 
 
 @pytest.fixture(scope="module")

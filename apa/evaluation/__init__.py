@@ -1,15 +1,22 @@
-"""Evaluation: decoding strategies, metrics (pure functions), reports, and the evaluation job."""
+"""Evaluation: decoding strategies, metrics (pure functions), reports, and the evaluation job.
 
-from apa.evaluation.decoding import (
-    DECODERS,
-    GenerationDecoder,
-    Prediction,
-    RegressionDecoder,
-    SlotDecoder,
-    decoder_for,
-)
+The decoders are imported on first use: they need torch and transformers, which scoring a
+predictions file (``evaluate.py predictions=...``) does not.
+"""
+
+from importlib import import_module
+
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.run import EvaluateJob, announce, decode_and_score, run, score, write_predictions
+
+DECODING = ("DECODERS", "GenerationDecoder", "Prediction", "RegressionDecoder", "SlotDecoder", "decoder_for")
+
+
+def __getattr__(name: str):
+    if name in DECODING:
+        return getattr(import_module("apa.evaluation.decoding"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DECODERS",

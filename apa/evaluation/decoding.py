@@ -4,7 +4,7 @@
   models trained with ``ce`` or ``simpo_ce`` and for zero-shot). Batched with left padding. An
   answer that cannot be parsed gives missing scores, counted by the evaluator.
 - :class:`SlotDecoder`: the answer's template is known from the reference text, so only the
-  slots are read (DESIGN.md section 2), ``soft`` (expected class value) or ``hard`` (argmax).
+  slots are read (docs/architecture.md section 2), ``soft`` (expected class value) or ``hard`` (argmax).
   For models trained on masked slots (``fa``) every slot is read in one batched forward pass;
   otherwise slots are read left to right, each argmax fed back before the next (one short
   incremental step per slot, with the key-value cache).

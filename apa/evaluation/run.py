@@ -1,7 +1,9 @@
 """Run one evaluation: score a predictions file, or run a model over a split and score it.
 
 The entry point (``evaluate.py``) turns the Hydra config into an :class:`EvaluateJob`; a training
-run scores its test split after training with the same :func:`decode_and_score`.
+run scores its test split after training with the same :func:`decode_and_score`. The model code
+(torch, transformers, peft) is imported only where a model is decoded, so scoring a predictions
+file loads none of it.
 """
 
 from __future__ import annotations
@@ -10,24 +12,25 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from torch import nn
-from transformers import ProcessorMixin, set_seed
+from typing import TYPE_CHECKING, Any
 
 from apa.data.corpus import Corpus
-from apa.data.features import FeatureCache, FeatureTable
 from apa.data.records import Scores, ScoresFile, Utterance, read_scores
-from apa.evaluation.decoding import DECODERS, Decoder, Prediction
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.pairing import pair_scores
 from apa.evaluation.plots import figures, save
 from apa.evaluation.report import markdown_table, predictions_json, write_json, write_report
-from apa.logging import WandbLogger
-from apa.models import ModelSource
-from apa.models.adapter import load_adapter
 from apa.prompts import Prompt
 from apa.runs import ANSWERS, PREDICTIONS, REFERENCES
+from apa.tracking import WandbLogger
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import ProcessorMixin
+
+    from apa.data.features import FeatureTable
+    from apa.evaluation.decoding import Decoder, Prediction
+    from apa.models import ModelSource
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +158,6 @@ def decode_and_score(
 
 
 def run(job: EvaluateJob) -> dict[str, float | None]:
-    set_seed(job.seed)
     with job.logger.session(job.config, job.output_dir) as tracker:
         references_file, utterances = _references(job)
         if job.predictions is not None:
@@ -193,6 +195,13 @@ def _decode_model(
     if not utterances:
         raise ValueError("decoding a model needs data=<corpus> (its audio), not only references=FILE")
     compare_file = _compare_file(job)  # read before the model loads: a bad file fails at once
+    from transformers import set_seed
+
+    from apa.data.features import FeatureCache
+    from apa.evaluation.decoding import DECODERS
+    from apa.models.adapter import load_adapter
+
+    set_seed(job.seed)  # only decoding a model draws random numbers
     model, processor = job.model.load()
     if job.adapter is not None:
         model = load_adapter(model, processor, job.adapter, job.prompt.vocabulary)

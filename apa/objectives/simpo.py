@@ -42,8 +42,9 @@ def simpo_loss(
     return F.softplus(-logit)
 
 
-def mean_per_row(values: torch.Tensor, rows: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum of ``values`` per row and how many each row has."""
+def sum_and_count_per_row(values: torch.Tensor, rows: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of ``values`` per row and how many each row has: the SimPO reward is their ratio per row
+    (a mean log-probability), the cross-entropy pools them over the chosen rows."""
     totals = torch.zeros(n_rows, device=values.device, dtype=values.dtype).index_add(0, rows, values)
     counts = torch.zeros(n_rows, device=values.device, dtype=values.dtype).index_add(0, rows, torch.ones_like(values))
     return totals, counts
@@ -64,7 +65,7 @@ class SimPOCrossEntropy(Objective):
     def forward(self, model, batch) -> ObjectiveOutput:
         log_probs, rows = target_log_probs(model, hidden_states(model, batch), batch["labels"])
         n_rows = len(batch["labels"])
-        totals, counts = mean_per_row(log_probs, rows, n_rows)
+        totals, counts = sum_and_count_per_row(log_probs, rows, n_rows)
         rewards = totals / counts
         chosen, rejected = rewards[: n_rows // 2], rewards[n_rows // 2 :]
         simpo = simpo_loss(chosen, rejected, self.beta, self.gamma, self.margin_convention).mean()

@@ -1,4 +1,4 @@
-"""A rendered target: its text and its score slots (DESIGN.md section 2)."""
+"""A rendered target: its text and its score slots (docs/architecture.md section 2)."""
 
 from __future__ import annotations
 

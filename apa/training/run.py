@@ -26,7 +26,6 @@ from apa.data.features import FeatureCache, FeatureTable
 from apa.data.records import Utterance
 from apa.evaluation import Report, announce, decode_and_score, decoder_for, evaluate
 from apa.evaluation.decoding import Decoder
-from apa.logging import WandbLogger
 from apa.models import ModelSource, apply_lora, parameter_counts
 from apa.models.audio_cache import TowerCache
 from apa.models.batching import Collator
@@ -36,6 +35,7 @@ from apa.models.score_tokens import add_score_tokens
 from apa.objectives import Objective
 from apa.prompts import Prompt
 from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, Decoding
+from apa.tracking import WandbLogger
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
 from apa.training.examples import ExampleSet, TrainingCollator, build_examples

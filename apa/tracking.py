@@ -4,7 +4,8 @@
 group together; ``logger=none`` sets ``mode: disabled``. Tracking must never cost a run: when W&B
 cannot start (no API key, no network), the run falls back to offline mode, then to no tracking,
 with a warning that says why. W&B's own wait for its server (``init_timeout``, 90 s by default,
-about 95 s in all) is bounded by ``logger.init_timeout``.
+about 95 s in all) is bounded by ``logger.init_timeout``. wandb is imported when a run starts, so
+a job that does not track (``logger=none``) never loads it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import wandb
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +65,10 @@ class WandbLogger:
     def start(self, config: Mapping[str, Any], run_dir: str | Path) -> None:
         """Open the run (``run_dir/wandb`` holds its files), falling back as the module says."""
         Path(run_dir).mkdir(parents=True, exist_ok=True)
+        if not self.enabled:
+            return
+        import wandb
+
         settings = dict(
             project=self.project,
             entity=self.entity,
@@ -120,11 +123,15 @@ class WandbLogger:
 
     def log_table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
         if self.run is not None and self.enabled:
+            import wandb
+
             self.run.log({name: wandb.Table(columns=columns, data=rows)})
 
     def log_images(self, images: Mapping[str, str | Path]) -> None:
         """Image files (plots), by name."""
         if self.run is not None and self.enabled:
+            import wandb
+
             self.run.log({name: wandb.Image(str(path)) for name, path in images.items()})
 
     def finish(self, exit_code: int = 0) -> None:

