@@ -35,7 +35,7 @@ def from_run_or_here(cfg: DictConfig, run: DictConfig | None, key: str):
 def build_job(cfg: DictConfig) -> evaluation.EvaluateJob:
     checkpoint = Path(cfg.checkpoint) if cfg.checkpoint else None
     run = run_config(cfg)
-    chosen = instantiate(cfg.decoding) if cfg.get("decoding") else None
+    chosen = from_run_or_here(cfg, run, "decoding")  # this command's choice, else how the run decoded
     decoder = evaluation.decoder_for(runs.implied_decoding(run), chosen) if run is not None else chosen
     return evaluation.EvaluateJob(
         output_dir=Path(cfg.output_dir),

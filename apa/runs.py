@@ -44,6 +44,7 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the targets a run may name are those of these groups
 RUN_GROUPS = ("model", "data", "prompt", "objective")  # what a run folder brings; only these are instantiated
+OPTIONAL_GROUPS = ("decoding",)  # how the run decoded its test split, when it chose (else its objective's way)
 TARGET = "_target_"
 REMOTE_CODE = "trust_remote_code"
 
@@ -115,12 +116,11 @@ def config_targets(conf_dir: Path, groups: Iterable[str]) -> frozenset[str]:
     return frozenset(targets)
 
 
-def read_run(folder: Path, trust_remote_code: bool = False, optional: Iterable[str] = ()) -> dict[str, Any]:
-    """A run folder's :data:`RUN_GROUPS` (and ``optional`` groups), read by :func:`read_run_config`
+def read_run(folder: Path, trust_remote_code: bool = False) -> dict[str, Any]:
+    """A run folder's :data:`RUN_GROUPS` and :data:`OPTIONAL_GROUPS`, read by :func:`read_run_config`
     with the targets of apa's own config groups for them as the only ones allowed."""
-    optional = tuple(optional)
-    allowed = config_targets(CONF_DIR, (*RUN_GROUPS, *optional))
-    return read_run_config(folder, RUN_GROUPS, allowed, trust_remote_code, optional)
+    allowed = config_targets(CONF_DIR, (*RUN_GROUPS, *OPTIONAL_GROUPS))
+    return read_run_config(folder, RUN_GROUPS, allowed, trust_remote_code, OPTIONAL_GROUPS)
 
 
 def read_run_config(

@@ -50,7 +50,6 @@ from apa.runs import ADAPTER_DIR, RunFolderError, implied_decoding, read_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = PROJECT_ROOT / "pretrained" / "mini-speechocean762"  # the shipped adapter, a run folder
-OPTIONAL_GROUPS = ("decoding",)  # how the run decoded its test split, when it chose
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")  # what soundfile reads
 TEXT_SIDECARS = (".txt", ".lab")  # the words said, beside the audio file (the Montreal Forced Aligner's layout)
 DEFAULT_CACHE = "~/.cache/apa"  # as conf/paths/default.yaml: $APA_CACHE, else this
@@ -86,7 +85,7 @@ class TrainedRun:
                 "under pretrained/); pass --checkpoint RUN_DIR with any training run folder instead "
                 "(train.py's outputs/train/runs/<time>, e.g. from `make demo`)"
             )
-        return cls(folder, read_run(folder, trust_remote_code, optional=OPTIONAL_GROUPS))
+        return cls(folder, read_run(folder, trust_remote_code))
 
     @cached_property
     def model(self) -> ModelSource:

@@ -133,6 +133,15 @@ def test_the_decoder_comes_from_the_objectives_class_never_an_instance(
     assert isinstance(chosen, SlotDecoder) and chosen.readout == "hard" and chosen.masked_slots == masked
 
 
+def test_a_run_decodes_as_it_chose_unless_the_command_line_chooses(compose, run_folder):
+    """A run trained with decoding.readout=hard is scored that way again, as `apa score` reads it."""
+    folder, write = run_folder
+    write(lambda c: c.update(decoding={"_target_": "apa.evaluation.SlotDecoder", "readout": "hard"}))
+    own = evaluate_job(compose, folder).decoder
+    assert isinstance(own, SlotDecoder) and own.readout == "hard" and own.masked_slots
+    assert evaluate_job(compose, folder, "decoding=slots").decoder.readout == "soft"
+
+
 def test_remote_code_comes_from_the_command_line_only(compose, run_folder):
     folder, write = run_folder
     write(lambda c: c.update(model={"_target_": "apa.models.Qwen2AudioCheckpoint", "name_or_path": "x/y",
