@@ -1,4 +1,5 @@
-"""Shared fixtures: offline environment, the tiny model, the real speechocean762 subset, configs."""
+"""Shared fixtures: offline environment, the tiny model, a synthetic corpus and the real speechocean762
+subset, configs."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import pytest
 
 from bench.common import compose_run
 
-from .helpers import PROJECT_ROOT
+from .helpers import PROJECT_ROOT, planned_utterances
 
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "speechocean762"
+# The real subset beside the repository; APA_TEST_SPEECHOCEAN762 points elsewhere (a path that does
+# not exist shows what runs without it).
+SHARED_DATA = Path(
+    os.environ.get("APA_TEST_SPEECHOCEAN762") or PROJECT_ROOT.parent / "shared" / "data" / "speechocean762"
+).expanduser()
 
 # Tests never reach a model hub or W&B's servers.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -55,10 +60,43 @@ def speechocean762() -> Path:
     return SHARED_DATA
 
 
+# A small synthetic corpus in the official layout (espeak-ng, see apa.data.synthetic), so that the
+# tests of the audio, encoding, forward and decoding paths run without the real subset.
+SYNTHETIC = {"seed": 7, "speakers": 5, "utterances_per_speaker": 6, "test_speakers": 2}
+CORPORA = ["synthetic", "real"]
+
+
 @pytest.fixture(scope="session")
-def real_wav(speechocean762: Path) -> Path:
-    """The first utterance of the subset: 16 kHz, 16-bit mono PCM with the upper-case .WAV suffix."""
-    return min((speechocean762 / "WAVE").glob("SPEAKER*/*.WAV"))
+def synthetic_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 test and 18 train utterances the project speaks itself (about a second to make)."""
+    from apa.data.synthetic import SyntheticSettings, generate
+
+    return generate(tmp_path_factory.mktemp("synthetic") / "speechocean762", SyntheticSettings(**SYNTHETIC))
+
+
+@pytest.fixture(scope="session", params=CORPORA)
+def corpus(request: pytest.FixtureRequest) -> Path:
+    """A corpus in the official layout: the synthetic one (always there) and the real subset
+    (skipped when absent)."""
+    return request.getfixturevalue("synthetic_corpus" if request.param == "synthetic" else "speechocean762")
+
+
+@pytest.fixture(scope="session", params=CORPORA)
+def labelled_utterances(request: pytest.FixtureRequest) -> list:
+    """Many utterances' labels (no audio needed): 400 planned synthetic ones (the generator's plans,
+    not spoken), or every utterance of the real subset (skipped when absent)."""
+    if request.param == "real":
+        from apa.data import Speechocean762
+
+        reader = Speechocean762(str(request.getfixturevalue("speechocean762")))
+        return reader.utterances("train") + reader.utterances("test")
+    return planned_utterances(400)
+
+
+@pytest.fixture(scope="session")
+def real_wav(corpus: Path) -> Path:
+    """The first utterance of the corpus: 16 kHz, 16-bit mono PCM with the upper-case .WAV suffix."""
+    return min((corpus / "WAVE").glob("SPEAKER*/*.WAV"))
 
 
 @pytest.fixture
@@ -81,11 +119,11 @@ def labelled_batch(tiny, real_wav):
 
 
 @pytest.fixture(scope="session")
-def test_utterances(speechocean762):
-    """The first four utterances of the real test split."""
+def test_utterances(corpus):
+    """The first four utterances of the corpus's test split."""
     from apa.data import Speechocean762
 
-    return Speechocean762(str(speechocean762)).utterances("test")[:4]
+    return Speechocean762(str(corpus)).utterances("test")[:4]
 
 
 @pytest.fixture

@@ -35,3 +35,31 @@ def launch(script: str, *overrides: str, outputs: Path, prefix: tuple[str, ...] 
 def only_run_dir(outputs: Path, task: str) -> Path:
     (run_dir,) = (outputs / task / "runs").iterdir()
     return run_dir
+
+
+def planned_utterances(count: int, seed: int = 0) -> list:
+    """``count`` labelled utterances as the synthetic corpus plans them (varied words, phones and
+    degradations; labels only, nothing spoken: ``audio`` is empty)."""
+    import numpy as np
+
+    from apa.data import Utterance
+    from apa.data.synthetic import make_speakers, plan_utterance
+
+    rng = np.random.default_rng(seed)
+    speakers = make_speakers(rng, 40)
+    plans = [plan_utterance(rng, f"{speakers[n % 40].id}{n:05d}", speakers[n % 40]) for n in range(count)]
+    return [Utterance(p.uid, p.text, b"", p.scores, p.speaker.id) for p in plans]
+
+
+def billy_loves_america():
+    """Utterance 000050024 of speechocean762 (its train split) with its labels, written out so that
+    tests of prompts and negatives need not read the corpus."""
+    from apa.data import Scores, Utterance, WordScores
+
+    words = (
+        WordScores("BILLY", 10, 10, 10, ("B", "IH1", "L", "IY0"), (2, 2, 2, 2)),
+        WordScores("LOVES", 8, 10, 8, ("L", "AH0", "V", "Z"), (2, 2, 1.8, 1.4)),
+        WordScores("AMERICA", 10, 10, 10, ("AH0", "M", "EH1", "R", "IH0", "K", "AH0"), (2, 2, 2, 2, 2, 1.2, 2)),
+    )
+    scores = Scores(accuracy=7, fluency=6, prosodic=6, completeness=10, total=7, words=words)
+    return Utterance("000050024", "BILLY LOVES AMERICA", b"", scores, "0005", 6, "m")

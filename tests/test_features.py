@@ -13,8 +13,8 @@ from apa.data import FeatureCache, Speechocean762, load_audio
 
 
 @pytest.fixture(scope="module")
-def utterances(speechocean762):
-    return Speechocean762(str(speechocean762)).utterances("test")[:12]
+def utterances(corpus):
+    return Speechocean762(str(corpus)).utterances("test")[:12]
 
 
 @pytest.fixture

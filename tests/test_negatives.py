@@ -4,16 +4,16 @@ import math
 
 import pytest
 
-from apa.data import Scores, Speechocean762
+from apa.data import Scores
 from apa.data.scales import scale_of
 from apa.prompts.negatives import _shifted, apply_change, choose_change, negative_rng, perturb, quantized
 
-from .helpers import PROMPT_NAMES, load_prompt
+from .helpers import PROMPT_NAMES, billy_loves_america, load_prompt
 
 
 @pytest.fixture(scope="module")
-def utterances(speechocean762):
-    return Speechocean762(str(speechocean762)).utterances("train")[:300]
+def utterances(labelled_utterances):
+    return labelled_utterances[:300]
 
 
 def changes(prompt, utterance, seed):
@@ -81,9 +81,9 @@ def test_shift_turns_back_when_the_scale_ends_too_soon(old, shift, new):
     assert _shifted(10, -3, (5, 10)) == 5.0 and _shifted(5, -2, (5, 10)) == 10.0  # stress: the other class
 
 
-def test_phone_change_reaches_its_word(utterances):
+def test_phone_change_reaches_its_word():
     prompt = load_prompt("multi")
-    utterance = utterances[2]  # BILLY LOVES AMERICA: 4, 4 and 7 phones
+    utterance = billy_loves_america()  # 4, 4 and 7 phones
     seen = 0
     for seed in range(200):
         _, _, changed = changes(prompt, utterance, seed)

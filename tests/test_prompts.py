@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apa.data import Scores, Speechocean762, Utterance, WordScores
+from apa.data import Scores, Utterance, WordScores
 from apa.data.scales import ASPECTS, scale_of
 from apa.prompts import JsonFormat, LineFormat, Prompt
 
-from .helpers import PROMPT_NAMES, load_prompt
+from .helpers import PROMPT_NAMES, billy_loves_america, load_prompt
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +20,9 @@ def prompts() -> dict[str, Prompt]:
 
 
 @pytest.fixture(scope="module")
-def real_utterances(speechocean762) -> list[Utterance]:
-    corpus = Speechocean762(str(speechocean762))
-    return corpus.utterances("train") + corpus.utterances("test")
+def real_utterances(labelled_utterances) -> list[Utterance]:
+    """Many labelled utterances: synthetic ones, and the real subset's when it is here."""
+    return labelled_utterances
 
 
 def test_the_expected_prompts_exist(prompts):
@@ -154,8 +154,8 @@ def multi_digits():
 
 
 @pytest.fixture(scope="module")
-def example(real_utterances):
-    return next(u for u in real_utterances if u.id == "000050024")  # BILLY LOVES AMERICA
+def example():
+    return billy_loves_america()
 
 
 def test_reads_answers_with_noise_around_them(multi_digits, example):

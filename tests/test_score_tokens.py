@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from apa.data import Speechocean762
 from apa.data.scales import SCALES
 from apa.models.offline.tokenizer import qwen2_audio_tokenizer
 from apa.models.score_tokens import add_score_tokens, mask_token_id, score_token_ids
@@ -38,9 +37,9 @@ def test_digits_split_ten_which_is_why_added_tokens_exist(tokenizer):
 
 # JSON answers are digits only; the papers' line prompts default to digits but take added tokens too.
 @pytest.mark.parametrize("name", [n for n in PROMPT_NAMES if n not in ("zeroshot", "parikh2025")])
-def test_every_slot_is_exactly_one_token_in_context(tokenizer, speechocean762, name):
+def test_every_slot_is_exactly_one_token_in_context(tokenizer, labelled_utterances, name):
     prompt = load_prompt(name, score_tokens="added")
-    for utterance in Speechocean762(str(speechocean762)).utterances("test")[:50]:
+    for utterance in labelled_utterances[:50]:
         rendered = prompt.render(utterance.scores)
         encoded = tokenizer(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
         positions = slot_tokens(rendered, encoded["offset_mapping"])
