@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from apa.data import FeatureCache, Scores, WordScores
+from apa.data.scales import scale_of
 from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder, evaluate
 from apa.evaluation.decoding import average, end_of_answer_ids
 from apa.models.encoding import PromptEncoder
@@ -92,6 +93,33 @@ def test_regression_decoder_predicts_on_the_scales(multi_setup, test_utterances)
         assert 0 <= scores.accuracy <= 10
         assert all(0 <= p <= 2 for w in scores.words for p in w.phones_accuracy)
         assert [w.text for w in scores.words] == list(utterance.words)
+
+
+def test_regression_decoder_reads_each_aspects_output_on_its_scale_clamped(multi_setup, test_utterances):
+    """A head with no weights predicts its biases: each slot gets its own aspect's, times 10,
+    clamped to 0-10, on the native scale (phones 0-2)."""
+    model, processor, prompt, table = multi_setup
+    head = ScoreHead(model.config.text_config.hidden_size, prompt.aspect_names)
+    biases = torch.linspace(-0.3, 1.3, len(prompt.aspect_names))  # below, inside and above the scale
+    with torch.no_grad():
+        head.net.weight.zero_()
+        head.net.bias.copy_(biases)
+    attach_head(model, head)
+    decoded = RegressionDecoder(batch_size=3).predict(model, processor, prompt, test_utterances, table)
+    for utterance in test_utterances:
+        scores = decoded[utterance.id].scores
+        counts = {"sentence": 1, "word": len(utterance.words), "phone": sum(len(w.phones) for w in scores.words)}
+        assert counts["phone"] == sum(len(w.phones) for w in utterance.scores.words)
+        for name, bias in zip(prompt.aspect_names, biases.tolist(), strict=True):
+            granularity, aspect = name.split("/")
+            if granularity == "sentence":
+                values = [scores.aspect(aspect)]
+            elif granularity == "word":
+                values = [w.aspect(aspect) for w in scores.words]
+            else:
+                values = [p for w in scores.words for p in w.phones_accuracy]
+            expected = scale_of(granularity, aspect).to_native(min(10.0, max(0.0, 10 * bias)))
+            assert values == pytest.approx([expected] * counts[granularity], abs=1e-5), name
 
 
 def test_generation_of_an_untrained_model_counts_as_missing(multi_setup, test_utterances):

@@ -24,6 +24,22 @@ def test_correlations_and_rmse_match_scipy(seed):
     assert values["scc"] == pytest.approx(stats.spearmanr(predicted, reference).statistic)
     assert values["rmse"] == pytest.approx(math.sqrt(np.mean((predicted - reference) ** 2)))
     assert values["n"] == 200 and reasons == {} and "within1" not in values
+    # and against the definitions, not only the scipy calls compute makes
+    deviations = predicted - predicted.mean(), reference - reference.mean()
+    pcc = (deviations[0] @ deviations[1]) / math.sqrt((deviations[0] ** 2).sum() * (deviations[1] ** 2).sum())
+    assert values["pcc"] == pytest.approx(pcc)
+    assert values["scc"] == pytest.approx(np.corrcoef(stats.rankdata(predicted), stats.rankdata(reference))[0, 1])
+
+
+def test_correlations_and_rmse_of_a_worked_example():
+    """Deviations -2 -1 0 1 2 and -1 -2 1 0 2: covariance sum 8, squared sums 10 and 10, PCC 0.8;
+    the values are their own ranks, so SCC 0.8 too; errors -1 1 -1 1 0, RMSE sqrt(4/5). With a tie
+    (ranks 1.5 1.5 3 4 against 1 2 3 4): covariance sum 4.5, squared sums 4.5 and 5, SCC 3/sqrt(10)."""
+    values, _ = compute(np.array([1.0, 2, 3, 4, 5]), np.array([2.0, 1, 4, 3, 5]), "word")
+    assert (values["pcc"], values["scc"], values["rmse"]) == pytest.approx((0.8, 0.8, math.sqrt(0.8)))
+    tied, _ = compute(np.array([1.0, 1, 2, 3]), np.array([1.0, 2, 3, 4]), "word")
+    assert tied["scc"] == pytest.approx(3 / math.sqrt(10))
+    assert tied["pcc"] == pytest.approx(np.corrcoef([1.0, 1, 2, 3], [1.0, 2, 3, 4])[0, 1])
 
 
 def test_tolerance_rates_for_sentences():
