@@ -100,3 +100,44 @@ def test_shared_audio_forward_equals_the_stock_forward(multi_setup, test_utteran
                 feature_attention_mask=batch["feature_attention_mask"],
             ).logits
             assert torch.allclose(mine[row, :n], stock[0], atol=1e-5)
+
+
+def test_a_pairwise_batch_holds_chosen_rows_then_their_rejected_rows(multi_setup, test_utterances):
+    """With needs_pairs (SimPO) row i and row i + n are one utterance's chosen and rejected answers:
+    the same audio and prompt, the same template, different only at the perturbed slot (and the
+    slots its change flows to), the perturbed slot moved by the chosen change."""
+    from apa.objectives import SimPOCrossEntropy
+    from apa.prompts.negatives import choose_change
+    from apa.training.examples import ExampleSet, TrainingCollator, build_examples
+
+    assert SimPOCrossEntropy.needs_pairs
+    _, processor, prompt, table = multi_setup
+    encoder = PromptEncoder(processor.tokenizer, prompt)
+    examples = build_examples(test_utterances, table, encoder, pairs=True, seed=5)
+    dataset = ExampleSet(examples, table)
+    collate = TrainingCollator(Collator(processor.tokenizer.pad_token_id, prompt.aspect_names))
+    batch = collate([dataset[i] for i in range(len(dataset))])
+    n = len(examples)
+    assert batch["input_ids"].shape[0] == 2 * n and batch["input_features"].shape[0] == n  # one audio a pair
+    assert batch["audio_index"].tolist() == [*range(n), *range(n)]
+    for i, (example, utterance) in enumerate(zip(examples, test_utterances, strict=True)):
+        chosen, rejected = example.chosen, example.rejected
+        assert example.utterance_id == utterance.id
+        assert chosen.rendered.text == prompt.render(utterance.scores).text  # the labels, as rendered
+        length = int(batch["attention_mask"][i].sum())
+        assert length == len(chosen) == int(batch["attention_mask"][i + n].sum())
+        assert batch["input_ids"][i, :length].tolist() == list(chosen.input_ids)
+        assert batch["input_ids"][i + n, :length].tolist() == list(rejected.input_ids)
+        assert rejected.target_start == chosen.target_start and rejected.slot_positions == chosen.slot_positions
+        assert [s.key for s in rejected.rendered.slots] == [s.key for s in chosen.rendered.slots]
+        differing = (batch["input_ids"][i] != batch["input_ids"][i + n]).nonzero().flatten().tolist()
+        assert differing and set(differing) <= set(chosen.slot_positions)  # the prompt and template agree
+        assert min(differing) >= chosen.target_start
+        ignored = (batch["labels"][i] == IGNORE).tolist()
+        assert ignored == (batch["labels"][i + n] == IGNORE).tolist()
+        assert ignored[: chosen.target_start] == [True] * chosen.target_start  # the prompt is not a target
+        assert not any(ignored[chosen.target_start : length])
+        key, delta = choose_change(chosen.rendered, negative_rng(5, utterance.id))
+        (at,) = [k for k, s in enumerate(chosen.rendered.slots) if s.key == key]
+        assert chosen.slot_positions[at] in differing
+        assert rejected.rendered.slots[at].score_class == chosen.rendered.slots[at].score_class + delta

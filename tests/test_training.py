@@ -141,3 +141,40 @@ def test_unknown_aspect_is_named(compose):
 def test_small_corpus_fixture_is_small(apa_cache):
     corpus = SyntheticCorpus(str(apa_cache), speakers=4, utterances_per_speaker=4, test_speakers=1)
     assert len(corpus.utterances("train")) == 12
+
+
+class Logged(TrainerCallback):
+    def __init__(self):
+        self.logs: list[dict] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self.logs.append(dict(logs))
+
+
+def test_the_trainer_logs_every_part_of_the_objective_and_the_throughput(compose, monkeypatch):
+    """Each logging step: the loss and its parts (averaged over the step's micro-batches), and the
+    samples and tokens a second of exactly the batches seen since the last log."""
+    from apa.training.trainer import ScoringTrainer
+
+    seen = []  # (samples, tokens) of each micro-batch
+    compute_loss = ScoringTrainer.compute_loss
+
+    def counting(self, model, inputs, *args, **kwargs):
+        seen.append((int(inputs["audio_index"].max()) + 1, int(inputs["attention_mask"].sum())))
+        return compute_loss(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(ScoringTrainer, "compute_loss", counting)
+    job = build_job(compose("train", overrides("fa", 2, "prompt=sentence", "objective.ce_weight=0.5")))
+    job.callbacks = [logged := Logged()]
+    training.run(job)
+    steps = [log for log in logged.logs if "loss" in log]
+    assert len(steps) == 2 and len(seen) == 4  # two steps of two micro-batches (gradient accumulation)
+    for step, log in enumerate(steps):
+        parts = {name: log[name] for name in ("fa_mse", "slot_ce", "ce")}
+        assert all(torch.isfinite(torch.tensor(v)) and v > 0 for v in parts.values()), log
+        assert log["loss"] == pytest.approx(parts["fa_mse"] + 1.0 * parts["slot_ce"] + 0.5 * parts["ce"], abs=2e-4)
+        samples, tokens = map(sum, zip(*seen[2 * step : 2 * step + 2], strict=True))
+        assert samples == 4  # two utterances a micro-batch
+        assert log["samples_per_second"] > 0 and log["tokens_per_second"] > 0
+        assert log["tokens_per_second"] / log["samples_per_second"] == pytest.approx(tokens / samples, rel=0.01)
+        assert "mse" not in log and "simpo" not in log  # only this objective's parts
