@@ -142,18 +142,17 @@ def multi_setup(tiny, test_utterances, tmp_path):
 
 
 @pytest.fixture
-def scored_runs(test_utterances, speechocean762, tmp_path):
-    """Two run folders as train.py leaves them (metrics, predictions, references, config), for the
-    first 40 test utterances: a close system and a noisy one."""
+def scored_runs(tmp_path):
+    """Two run folders as train.py leaves them (metrics, predictions, references, config), for 40
+    labelled (synthetic) utterances: a close system and a noisy one."""
     import numpy as np
     import yaml
 
-    from apa.data import Speechocean762
     from apa.data.records import Scores
     from apa.evaluation.metrics import evaluate
     from apa.evaluation.report import predictions_json, write_json, write_report
 
-    utterances = Speechocean762(str(speechocean762)).utterances("test")[:40]
+    utterances = planned_utterances(40)
     references = {u.id: u.scores for u in utterances}
     folders = []
     for name, noise in (("close", 0.5), ("noisy", 2.5)):

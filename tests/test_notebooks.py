@@ -24,8 +24,8 @@ def test_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_runs_top_to_bottom(path, speechocean762, scored_runs, monkeypatch):
-    monkeypatch.setenv("APA_NOTEBOOK_CORPUS", str(speechocean762))
+def test_runs_top_to_bottom(path, corpus, scored_runs, monkeypatch):
+    monkeypatch.setenv("APA_NOTEBOOK_CORPUS", str(corpus))
     monkeypatch.setenv("APA_NOTEBOOK_RUNS", os.pathsep.join(map(str, scored_runs)))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     notebook = nbformat.read(path, as_version=4)
