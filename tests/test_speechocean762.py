@@ -35,25 +35,26 @@ def test_metadata_comes_from_the_kaldi_files(speechocean762):
 
 
 @pytest.fixture
-def small_copy(speechocean762, tmp_path):
-    """The first three utterances of each split, in the official layout."""
+def small_copy(corpus, tmp_path):
+    """The first three utterances of each split of the corpus (synthetic, or the real subset), in
+    the official layout."""
     root = tmp_path / "so762"
-    labels = json.loads((speechocean762 / "resource" / "scores.json").read_text())
+    labels = json.loads((corpus / "resource" / "scores.json").read_text())
     kept = {}
     for split in ("train", "test"):
         (root / split).mkdir(parents=True)
-        wav = (speechocean762 / split / "wav.scp").read_text().splitlines()[:3]
+        wav = (corpus / split / "wav.scp").read_text().splitlines()[:3]
         ids = {line.split()[0] for line in wav}
-        utt2spk = (speechocean762 / split / "utt2spk").read_text().splitlines()
+        utt2spk = (corpus / split / "utt2spk").read_text().splitlines()
         speakers = {line.split()[1] for line in utt2spk if line.split()[0] in ids}
         for name in KALDI_FILES:
-            lines = (speechocean762 / split / name).read_text().splitlines()
+            lines = (corpus / split / name).read_text().splitlines()
             kept_lines = [line for line in lines if line.split()[0] in ids | speakers]
             (root / split / name).write_text("\n".join(kept_lines) + "\n")
         for line in wav:
             uid, relative = line.split()
             (root / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(speechocean762 / relative, root / relative)
+            shutil.copy(corpus / relative, root / relative)
             kept[uid] = labels[uid]
     (root / "resource").mkdir()
     (root / "resource" / "scores.json").write_text(json.dumps(kept))
@@ -108,7 +109,8 @@ def break_audio_without_labels(root):
 def break_unequal_phones(root):
     uid, _ = first_wav(root)
     edit_labels(root, lambda labels: labels[uid]["words"][1]["phones-accuracy"].pop())
-    return uid, "phones but 3 'phones-accuracy' scores"
+    left = len(json.loads((root / "resource" / "scores.json").read_text())[uid]["words"][1]["phones-accuracy"])
+    return uid, f"phones but {left} 'phones-accuracy' scores"  # 3 in the real subset's first (LIKES)
 
 
 def break_out_of_range(root):
