@@ -94,19 +94,19 @@ def labelled_utterances(request: pytest.FixtureRequest) -> list:
 
 
 @pytest.fixture(scope="session")
-def real_wav(corpus: Path) -> Path:
+def recording(corpus: Path) -> Path:
     """The first utterance of the corpus: 16 kHz, 16-bit mono PCM with the upper-case .WAV suffix."""
     return min((corpus / "WAVE").glob("SPEAKER*/*.WAV"))
 
 
 @pytest.fixture
-def labelled_batch(tiny, real_wav):
+def labelled_batch(tiny, recording):
     """One real utterance with a scored answer, prompt tokens masked with -100: (audio, model inputs)."""
     from apa.data.audio import load_audio
 
     _, processor = tiny
-    audio = load_audio(real_wav)
-    user = [{"type": "audio", "audio": str(real_wav)}, {"type": "text", "text": "Rate the pronunciation."}]
+    audio = load_audio(recording)
+    user = [{"type": "audio", "audio": str(recording)}, {"type": "text", "text": "Rate the pronunciation."}]
     prompt = processor.apply_chat_template(
         [{"role": "user", "content": user}], add_generation_prompt=True, tokenize=False
     )

@@ -7,10 +7,10 @@ import soundfile
 from apa.data.audio import SAMPLE_RATE, AudioError, check_audio, load_audio, split_into_chunks
 
 
-def test_reads_real_upper_case_wav(real_wav):
-    info = soundfile.info(real_wav)
-    audio = load_audio(real_wav)
-    assert real_wav.suffix == ".WAV"
+def test_reads_real_upper_case_wav(recording):
+    info = soundfile.info(recording)
+    audio = load_audio(recording)
+    assert recording.suffix == ".WAV"
     assert info.samplerate == SAMPLE_RATE and info.channels == 1
     assert audio.dtype == np.float32 and audio.ndim == 1
     assert audio.shape[0] == info.frames
@@ -46,8 +46,8 @@ def test_bad_files_are_named(tmp_path, make, message):
     assert str(path) in str(error.value)
 
 
-def test_reads_bytes_like_a_file(real_wav):
-    assert np.array_equal(load_audio(real_wav.read_bytes(), name="utt"), load_audio(real_wav))
+def test_reads_bytes_like_a_file(recording):
+    assert np.array_equal(load_audio(recording.read_bytes(), name="utt"), load_audio(recording))
     with pytest.raises(AudioError, match="utt: not a readable audio file"):
         load_audio(b"not audio", name="utt")
 
@@ -62,17 +62,17 @@ def test_long_audio_is_split_into_equal_chunks(seconds, chunks):
     assert np.array_equal(np.concatenate(pieces), audio)  # nothing lost, order kept
 
 
-def truncated_copy(real_wav, path, keep_bytes: int):
+def truncated_copy(recording, path, keep_bytes: int):
     """The first ``keep_bytes`` of a real recording, its header still promising the whole."""
-    path.write_bytes(real_wav.read_bytes()[:keep_bytes])
+    path.write_bytes(recording.read_bytes()[:keep_bytes])
     return path
 
 
-def test_truncated_wav_is_detected(real_wav, tmp_path):
+def test_truncated_wav_is_detected(recording, tmp_path):
     """A cut download: libsndfile reads the 100 samples that are there as a 0.006 s recording."""
-    path = truncated_copy(real_wav, tmp_path / "cut.WAV", 44 + 200)
+    path = truncated_copy(recording, tmp_path / "cut.WAV", 44 + 200)
     assert soundfile.info(path).frames == 100  # what the file holds, silently
-    promised = soundfile.info(real_wav).frames
+    promised = soundfile.info(recording).frames
     message = rf"cut\.WAV: truncated: the WAV header promises {promised} samples .* but the file holds 100 \(0\.006 s\)"
     with pytest.raises(AudioError, match=message):
         check_audio(path)
@@ -82,8 +82,8 @@ def test_truncated_wav_is_detected(real_wav, tmp_path):
         check_audio(path.read_bytes(), name="utt")
 
 
-def test_whole_wavs_pass_the_length_check(real_wav, tmp_path):
-    assert check_audio(real_wav) == pytest.approx(soundfile.info(real_wav).duration)
+def test_whole_wavs_pass_the_length_check(recording, tmp_path):
+    assert check_audio(recording) == pytest.approx(soundfile.info(recording).duration)
     with_metadata = tmp_path / "tagged.wav"  # a LIST chunk after the data; odd-sized chunks are padded
     soundfile.write(with_metadata, np.zeros(1001, dtype=np.float32), SAMPLE_RATE, subtype="PCM_U8")
     with soundfile.SoundFile(with_metadata, "r+") as file:

@@ -1,5 +1,5 @@
 """`apa score`: canonical phones for any text, audio as users have it, the run's own decoder, the
-table and the scores.json output; a tiny run trained on a few real utterances stands in for the
+table and the scores.json output; tiny runs trained on a few synthetic (or real) utterances stand in for the
 shipped adapter."""
 
 import math
@@ -41,13 +41,13 @@ def corpus_words(root: Path) -> list[tuple[str, tuple[str, ...]]]:
     return [(w.text, w.phones) for s in labels.values() for w in s.words]
 
 
-def test_text_is_normalised_as_the_corpus_writes_it(speechocean762):
+def test_text_is_normalised_as_the_corpus_writes_it(corpus):
     assert normalise("It\u2019s a well-known caf\u00e9, isn't it? 'Dogs' said: \"no\".") == [
         "IT'S", "A", "WELL", "KNOWN", "CAFE", "ISN'T", "IT", "DOGS", "SAID", "NO",
     ]  # fmt: skip
     assert normalise("  ?! -- ") == []
     for split in ("train", "test"):  # the corpus's own texts are already normal
-        for line in (speechocean762 / split / "text").read_text().splitlines():
+        for line in (corpus / split / "text").read_text().splitlines():
             text = line.split("\t", 1)[1]
             assert normalise(text) == text.split(), line
             assert normalise(text.lower()) == text.split()
@@ -195,21 +195,25 @@ def test_the_run_decodes_as_it_decoded_its_test_split(tmp_path, objective, decod
     assert not TrainedRun(tmp_path, run_config(objective, prompt="sentence")).needs_phones
 
 
-def test_the_run_knows_its_corpus_lexicon_when_the_corpus_is_here(tmp_path, speechocean762):
+def test_the_run_knows_its_corpus_lexicon_when_the_corpus_is_here(tmp_path):
     objective = {"_target_": "apa.objectives.FairAverage"}
+    speechocean762 = tmp_path / "speechocean762"  # a corpus folder with its lexicon
+    (speechocean762 / LEXICON_FILE).parent.mkdir(parents=True)
+    (speechocean762 / LEXICON_FILE).write_text("MIKE\tM AY0 K\n")
+    assert TrainedRun(tmp_path, run_config(objective, data={"root": str(tmp_path)})).corpus is None  # no lexicon
     assert TrainedRun(tmp_path, run_config(objective, data={"root": str(speechocean762)})).corpus == speechocean762
     assert TrainedRun(tmp_path, run_config(objective, data={"root": str(tmp_path / "gone")})).corpus is None
     assert TrainedRun(tmp_path, run_config(objective, data={"source": "mispeech/speechocean762"})).corpus is None
 
 
-def test_a_missing_shipped_adapter_says_how_to_get_one(tmp_path, monkeypatch, real_wav):
+def test_a_missing_shipped_adapter_says_how_to_get_one(tmp_path, monkeypatch, recording):
     monkeypatch.setattr(score, "PRETRAINED", tmp_path / "pretrained" / "mini-speechocean762")
     with pytest.raises(SystemExit) as caught:
-        score.main([str(real_wav), "--text", "mike likes the white one"])
+        score.main([str(recording), "--text", "mike likes the white one"])
     assert "the shipped adapter is not there" in str(caught.value.code)
     assert "--checkpoint RUN_DIR" in str(caught.value.code)
     with pytest.raises(SystemExit) as caught:
-        score.main([str(real_wav), "--text", "mike", "--checkpoint", str(tmp_path)])
+        score.main([str(recording), "--text", "mike", "--checkpoint", str(tmp_path)])
     assert f"checkpoint={tmp_path}: not a finished training run, no config.yaml" in str(caught.value.code)
 
 
@@ -247,20 +251,19 @@ def test_the_view_shows_every_granularity_and_marks_low_scores():
 
 
 # ---------------------------------------------------------------------------------------------
-# The command on real audio, with a tiny run trained on four real utterances
+# The command on recordings, with tiny runs trained on four utterances (synthetic; the real subset's for its lexicon)
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, speechocean762) -> Path:
-    """A run folder as train.py leaves it: the tiny model, multi prompt, fair average, two steps."""
-    outputs = tmp_path_factory.mktemp("score") / "outputs"
+def train_tiny_run(outputs: Path, corpus: Path) -> Path:
+    """A run folder as train.py leaves it: the tiny model, multi prompt, fair average, two steps on
+    four utterances of ``corpus``."""
     result = launch(
         "train.py",
         "model=tiny",
         "logger=none",
         "objective=fa",
         "prompt=multi",
-        f"data.root={speechocean762}",
+        f"data.root={corpus}",
         "limit=4",
         "trainer.arguments.max_steps=2",
         "trainer.arguments.per_device_train_batch_size=2",
@@ -271,6 +274,25 @@ def tiny_run(tmp_path_factory, speechocean762) -> Path:
     )
     assert result.returncode == 0, result.stderr
     return only_run_dir(outputs, "train")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, synthetic_corpus) -> Path:
+    """A tiny run trained on the synthetic corpus: what the command's inputs, outputs and errors
+    need, whichever recordings it scores."""
+    return train_tiny_run(tmp_path_factory.mktemp("score") / "outputs", synthetic_corpus)
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory, speechocean762) -> Path:
+    """A tiny run trained on the real subset: its lexicon gives the canonical phones."""
+    return train_tiny_run(tmp_path_factory.mktemp("score-real") / "outputs", speechocean762)
+
+
+@pytest.fixture(scope="module")
+def real_wav(speechocean762) -> Path:
+    """The real subset's first recording (MIKE LIKES THE WHITE ONE)."""
+    return min((speechocean762 / "WAVE").glob("SPEAKER*/*.WAV"))
 
 
 REAL_TEXT = "Mike likes the white one."  # the first utterance's words, as a user would type them
@@ -291,10 +313,10 @@ def reference(speechocean762: Path, uid: str):
     return utterance
 
 
-def test_scores_a_real_recording(tiny_run, real_wav, speechocean762, tmp_path):
+def test_scores_a_real_recording(real_run, real_wav, speechocean762, tmp_path):
     out = tmp_path / "scores.json"
     result = launch(
-        "-m", "apa.score", str(real_wav), "--text", REAL_TEXT, "--checkpoint", str(tiny_run), "--json", str(out),
+        "-m", "apa.score", str(real_wav), "--text", REAL_TEXT, "--checkpoint", str(real_run), "--json", str(out),
         outputs=tmp_path / "outputs",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -321,7 +343,7 @@ def test_scores_a_real_recording(tiny_run, real_wav, speechocean762, tmp_path):
         )
     assert "canonical phones from " + str(speechocean762) in result.stderr  # the run's corpus, known from its config
     # the same scores as decoding the labelled utterance the way evaluation does: the labels are never read
-    run = TrainedRun.open(tiny_run)
+    run = TrainedRun.open(real_run)
     model, processor = run.load()
     features = FeatureCache(str(tmp_path / "features")).load([labelled], processor.feature_extractor)
     decoder = run.decoder()
@@ -330,10 +352,10 @@ def test_scores_a_real_recording(tiny_run, real_wav, speechocean762, tmp_path):
     assert flat(decoded) == pytest.approx(values, abs=1e-5)
 
 
-def write_variants(real_wav: Path, folder: Path) -> dict[str, Path]:
+def write_variants(recording: Path, folder: Path) -> dict[str, Path]:
     """The real recording as users have it: a lossless FLAC copy, 44.1 kHz stereo WAV, OGG, MP3, and
     a recording over 30 s made of two equal halves, each also on its own."""
-    audio, rate = soundfile.read(real_wav, dtype="float32")
+    audio, rate = soundfile.read(recording, dtype="float32")
     assert rate == 16000 and audio.ndim == 1
     resampled = soxr.resample(audio, 16000, 44100)
     stereo = np.stack([resampled, 0.8 * resampled], axis=1)
@@ -359,8 +381,8 @@ def write_variants(real_wav: Path, folder: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def variants(real_wav, tmp_path_factory) -> dict[str, Path]:
-    return write_variants(real_wav, tmp_path_factory.mktemp("recordings"))
+def variants(recording, tmp_path_factory) -> dict[str, Path]:
+    return write_variants(recording, tmp_path_factory.mktemp("recordings"))
 
 
 def test_copies_as_users_have_them_give_the_model_the_same_input(variants, tiny_source, tmp_path, corpus, request):
@@ -429,7 +451,7 @@ def test_a_recording_over_30_seconds_is_scored_in_chunks_and_averaged(scored_fol
     assert flat(scores["first"]) != pytest.approx(flat(scores["second"]), abs=1e-6)  # the average is not trivial
 
 
-def test_a_kaldi_pair_is_scored(tiny_run, speechocean762, tmp_path):
+def test_a_kaldi_pair_is_scored(real_run, speechocean762, tmp_path):
     data = tmp_path / "corpus" / "data" / "test"
     data.mkdir(parents=True)
     (tmp_path / "corpus" / "data" / "WAVE").symlink_to(speechocean762 / "WAVE")  # paths start above data/test
@@ -440,7 +462,7 @@ def test_a_kaldi_pair_is_scored(tiny_run, speechocean762, tmp_path):
     out = tmp_path / "kaldi.json"
     result = launch(
         "-m", "apa.score", "--wav-scp", str(data / "wav.scp"), "--text-file", str(data / "text"),
-        "--checkpoint", str(tiny_run), "--json", str(out), outputs=tmp_path / "outputs",
+        "--checkpoint", str(real_run), "--json", str(out), outputs=tmp_path / "outputs",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     scores, texts = read_scores(out, complete=False)[:2]
@@ -487,32 +509,32 @@ def test_empty_and_unreadable_audio_are_named(tmp_path, tiny_run):
     assert f"{text}: not a readable audio file" in fails([str(text), "--text", "hello", "--checkpoint", str(tiny_run)])
 
 
-def test_a_run_folder_cannot_choose_what_code_runs(real_wav, tiny_run, tmp_path):
+def test_a_run_folder_cannot_choose_what_code_runs(recording, tiny_run, tmp_path):
     crafted = tmp_path / "crafted"
     shutil.copytree(tiny_run, crafted)
     config = yaml.safe_load((crafted / "config.yaml").read_text())
     config["objective"]["_target_"] = "builtins.print"
     (crafted / "config.yaml").write_text(yaml.safe_dump(config))
-    message = fails([str(real_wav), "--text", "mike likes the white one", "--checkpoint", str(crafted)])
+    message = fails([str(recording), "--text", "mike likes the white one", "--checkpoint", str(crafted)])
     assert "objective._target_='builtins.print'" in message and "a run folder cannot choose what code runs" in message
 
 
-def test_an_unknown_word_is_named_with_the_way_out(real_wav, tiny_run):
-    message = fails([str(real_wav), "--text", "Mike likes the xyzzy one", "--checkpoint", str(tiny_run)])
+def test_an_unknown_word_is_named_with_the_way_out(recording, tiny_run):
+    message = fails([str(recording), "--text", "Mike likes the xyzzy one", "--checkpoint", str(tiny_run)])
     assert "no pronunciation for XYZZY in" in message and '--phones "P1 P2 - P3 ..."' in message
 
 
-def test_text_without_words_and_bad_phones_are_named(real_wav, tiny_run):
+def test_text_without_words_and_bad_phones_are_named(recording, tiny_run):
     assert "the text '?!' has no words to score" in fails(
-        [str(real_wav), "--text", "?!", "--checkpoint", str(tiny_run)]
+        [str(recording), "--text", "?!", "--checkpoint", str(tiny_run)]
     )
-    message = fails([str(real_wav), "--text", "mike likes", "--phones", "M AY0 K", "--checkpoint", str(tiny_run)])
+    message = fails([str(recording), "--text", "mike likes", "--phones", "M AY0 K", "--checkpoint", str(tiny_run)])
     assert "--phones: 1 phone groups for the 2 words MIKE LIKES" in message
 
 
-def test_inputs_must_be_one_of_file_folder_or_kaldi_pair(real_wav, tmp_path, tiny_run):
+def test_inputs_must_be_one_of_file_folder_or_kaldi_pair(recording, tmp_path, tiny_run):
     run = ["--checkpoint", str(tiny_run)]
-    assert 'give the words said with --text "..."' in fails([str(real_wav), *run])
+    assert 'give the words said with --text "..."' in fails([str(recording), *run])
     assert "give an audio file or folder, or --wav-scp" in fails(run)
     assert "a folder's texts come from <stem>.txt files" in fails([str(tmp_path), "--text", "hi", *run])
     assert "--wav-scp takes its texts from --text-file" in fails(["--wav-scp", str(tmp_path / "wav.scp"), *run])
