@@ -32,8 +32,9 @@ def test_unknown_scale_is_named():
         scale_of("word", "fluency")
 
 
-def test_real_labels_round_trip(speechocean762):
-    labels = json.loads((speechocean762 / "resource" / "scores.json").read_text())
+def test_corpus_labels_round_trip(corpus):
+    """Every label file entry of the corpus (synthetic, and the real subset's) reads and writes back."""
+    labels = json.loads((corpus / "resource" / "scores.json").read_text())
     for uid, entry in labels.items():
         expected = {key: value for key, value in entry.items() if key != "text"}
         assert Scores.from_json(entry, uid).to_json() == expected
