@@ -56,7 +56,10 @@ def tiny(tiny_source):
 @pytest.fixture(scope="session")
 def speechocean762() -> Path:
     if not (SHARED_DATA / "resource" / "scores.json").is_file():
-        pytest.skip(f"the real speechocean762 subset is not at {SHARED_DATA} (../shared is absent)")
+        pytest.skip(
+            f"reads the real speechocean762 subset itself (its files, labels or lexicon), which is not at "
+            f"{SHARED_DATA} (../shared is absent, or APA_TEST_SPEECHOCEAN762 points elsewhere)"
+        )
     return SHARED_DATA
 
 
@@ -74,10 +77,17 @@ def synthetic_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(tmp_path_factory.mktemp("synthetic") / "speechocean762", SyntheticSettings(**SYNTHETIC))
 
 
+def skip_the_real_variant() -> None:
+    if not (SHARED_DATA / "resource" / "scores.json").is_file():
+        pytest.skip(f"the real-subset variant (the synthetic one runs): no speechocean762 subset at {SHARED_DATA}")
+
+
 @pytest.fixture(scope="session", params=CORPORA)
 def corpus(request: pytest.FixtureRequest) -> Path:
     """A corpus in the official layout: the synthetic one (always there) and the real subset
     (skipped when absent)."""
+    if request.param == "real":
+        skip_the_real_variant()
     return request.getfixturevalue("synthetic_corpus" if request.param == "synthetic" else "speechocean762")
 
 
@@ -88,6 +98,7 @@ def labelled_utterances(request: pytest.FixtureRequest) -> list:
     if request.param == "real":
         from apa.data import Speechocean762
 
+        skip_the_real_variant()
         reader = Speechocean762(str(request.getfixturevalue("speechocean762")))
         return reader.utterances("train") + reader.utterances("test")
     return planned_utterances(400)
