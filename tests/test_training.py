@@ -151,9 +151,22 @@ class Logged(TrainerCallback):
         self.logs.append(dict(logs))
 
 
-def test_the_trainer_logs_every_part_of_the_objective_and_the_throughput(compose, monkeypatch):
+# objective -> (overrides, the loss its logged parts make)
+LOGGED_PARTS = {
+    "fa": (["objective.ce_weight=0.5"], lambda p: p["fa_mse"] + 1.0 * p["slot_ce"] + 0.5 * p["ce"]),
+    "simpo_ce": (["objective.ce_weight=0.3"], lambda p: p["simpo"] + 0.3 * p["ce"]),
+}
+PARTS = {
+    "fa": ("fa_mse", "slot_ce", "ce"),
+    "simpo_ce": ("simpo", "ce", "margin", "reward_acc", "chosen_reward", "rejected_reward"),
+}
+
+
+@pytest.mark.parametrize("objective", ["fa", "simpo_ce"])
+def test_the_trainer_logs_every_part_of_the_objective_and_the_throughput(compose, monkeypatch, objective):
     """Each logging step: the loss and its parts (averaged over the step's micro-batches), and the
-    samples and tokens a second of exactly the batches seen since the last log."""
+    samples (utterances, not rows: a SimPO pair is one) and tokens a second of exactly the batches
+    seen since the last log."""
     from apa.training.trainer import ScoringTrainer
 
     seen = []  # (samples, tokens) of each micro-batch
@@ -164,17 +177,24 @@ def test_the_trainer_logs_every_part_of_the_objective_and_the_throughput(compose
         return compute_loss(self, model, inputs, *args, **kwargs)
 
     monkeypatch.setattr(ScoringTrainer, "compute_loss", counting)
-    job = build_job(compose("train", overrides("fa", 2, "prompt=sentence", "objective.ce_weight=0.5")))
+    extra, total = LOGGED_PARTS[objective]
+    job = build_job(compose("train", overrides(objective, 2, "prompt=sentence", *extra)))
     job.callbacks = [logged := Logged()]
     training.run(job)
     steps = [log for log in logged.logs if "loss" in log]
     assert len(steps) == 2 and len(seen) == 4  # two steps of two micro-batches (gradient accumulation)
     for step, log in enumerate(steps):
-        parts = {name: log[name] for name in ("fa_mse", "slot_ce", "ce")}
-        assert all(torch.isfinite(torch.tensor(v)) and v > 0 for v in parts.values()), log
-        assert log["loss"] == pytest.approx(parts["fa_mse"] + 1.0 * parts["slot_ce"] + 0.5 * parts["ce"], abs=2e-4)
+        parts = {name: log[name] for name in PARTS[objective]}
+        assert all(torch.isfinite(torch.tensor(v)) for v in parts.values()), log
+        assert log["loss"] == pytest.approx(total(parts), abs=2e-4)
         samples, tokens = map(sum, zip(*seen[2 * step : 2 * step + 2], strict=True))
         assert samples == 4  # two utterances a micro-batch
         assert log["samples_per_second"] > 0 and log["tokens_per_second"] > 0
         assert log["tokens_per_second"] / log["samples_per_second"] == pytest.approx(tokens / samples, rel=0.01)
-        assert "mse" not in log and "simpo" not in log  # only this objective's parts
+        others = {name for names in PARTS.values() for name in names} - set(PARTS[objective])
+        assert not others & set(log) and "mse" not in log  # only this objective's parts
+    if objective == "fa":
+        assert all(log[name] > 0 for log in steps for name in PARTS["fa"])
+    else:
+        for log in steps:  # the mean margin is the difference of the mean rewards (float32 rewards)
+            assert log["margin"] == pytest.approx(log["chosen_reward"] - log["rejected_reward"], abs=1e-4)
