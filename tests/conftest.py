@@ -105,6 +105,13 @@ def labelled_utterances(request: pytest.FixtureRequest) -> list:
 
 
 @pytest.fixture(scope="session")
+def real_wav(speechocean762: Path) -> Path:
+    """The real subset's first recording (000050003, MIKE LIKES THE WHITE ONE), for tests of what
+    only it has; ``recording`` is any corpus's."""
+    return min((speechocean762 / "WAVE").glob("SPEAKER*/*.WAV"))
+
+
+@pytest.fixture(scope="session")
 def recording(corpus: Path) -> Path:
     """The first utterance of the corpus: 16 kHz, 16-bit mono PCM with the upper-case .WAV suffix."""
     return min((corpus / "WAVE").glob("SPEAKER*/*.WAV"))

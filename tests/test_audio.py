@@ -1,4 +1,4 @@
-"""Audio input: real speechocean762 files and the errors bad files give."""
+"""Audio input: corpus files (synthetic and real speechocean762) and the errors bad files give."""
 
 import numpy as np
 import pytest

@@ -289,12 +289,6 @@ def real_run(tmp_path_factory, speechocean762) -> Path:
     return train_tiny_run(tmp_path_factory.mktemp("score-real") / "outputs", speechocean762)
 
 
-@pytest.fixture(scope="module")
-def real_wav(speechocean762) -> Path:
-    """The real subset's first recording (MIKE LIKES THE WHITE ONE)."""
-    return min((speechocean762 / "WAVE").glob("SPEAKER*/*.WAV"))
-
-
 REAL_TEXT = "Mike likes the white one."  # the first utterance's words, as a user would type them
 
 
