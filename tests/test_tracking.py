@@ -39,6 +39,7 @@ def test_offline_run_records_config_and_summary(tmp_path):
         run = tracker.run
         assert run.config["seed"] == 3 and run.summary["eval/pcc"] == 0.5
         assert run.group == "unit" and list(run.tags) == ["t"]
+    wandb.teardown()  # waits for W&B's service to write the record out (finish alone may not, under load)
     (record,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
     assert b"eval/pcc" in record.read_bytes() and b"train/loss" in record.read_bytes()  # ready for `wandb sync`
     assert logger.run is None
