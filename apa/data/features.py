@@ -16,9 +16,12 @@ import json
 import logging
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
 import numpy as np
 from datasets import Array2D, Dataset, Features, Value, load_from_disk
 from tqdm.auto import tqdm
@@ -39,6 +42,19 @@ class ChunkFeatures:
 
     features: np.ndarray  # (mel bins, frames), float32, exactly what the processor produces
     mel_frames: int  # frames covered by audio (the processor's feature_attention_mask sum)
+
+
+@contextmanager
+def own_progress_bar_only() -> Iterator[None]:
+    """Hide datasets' progress bars (its generator's and its writer's) while the cache shows its own,
+    which they would otherwise print onto the same line; their previous state is restored."""
+    were_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not were_disabled:
+            datasets.enable_progress_bars()
 
 
 def audio_digest(audio: Path | bytes) -> str:
@@ -152,7 +168,7 @@ class FeatureCache:
                         "mel_frames": chunk.mel_frames,
                     }
 
-        with build_folder(folder) as staging, tempfile.TemporaryDirectory() as arrow_cache:
+        with build_folder(folder) as staging, tempfile.TemporaryDirectory() as arrow_cache, own_progress_bar_only():
             dataset = Dataset.from_generator(rows, features=schema, cache_dir=arrow_cache, fingerprint=digest)
             dataset.save_to_disk(str(staging))
         log.info("cached features of %d utterances in %s", len(utterances), folder)
