@@ -24,11 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 
 
-def compose_config(name: str, overrides: list[str] = ()) -> DictConfig:
-    """``conf/<name>.yaml`` composed with overrides (interpolations to Hydra's run dir unresolved)."""
+def compose_config(name: str, overrides: list[str] = (), return_hydra_config: bool = False) -> DictConfig:
+    """``conf/<name>.yaml`` composed with overrides (interpolations to Hydra's run dir unresolved;
+    ``return_hydra_config`` keeps Hydra's own node)."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name=name, overrides=list(overrides))
+        cfg = compose(config_name=name, overrides=list(overrides), return_hydra_config=return_hydra_config)
     GlobalHydra.instance().clear()
     return cfg
 
@@ -37,9 +38,7 @@ def compose_run(name: str, overrides: list[str], run_dir: Path) -> DictConfig:
     """``conf/<name>.yaml`` composed as ``python <name>.py`` would compose it, with its run folder at
     ``run_dir``: Hydra's runtime config is set, so ``build_job`` of ``train.py`` or ``evaluate.py``
     takes the result (the job's config, Hydra's own node left out)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name=name, overrides=list(overrides), return_hydra_config=True)
+    cfg = compose_config(name, overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(run_dir)
     HydraConfig.instance().set_config(cfg)
