@@ -120,7 +120,8 @@ class ScoringTrainer(AtomicCheckpoints, Trainer):
         "best"); select checkpoints with ``metric_for_best_model: dev/sentence/total/pcc``."""
         if self.dev_scores is None:
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
-        scores = self.dev_scores(self.peft_model())
+        with self.accelerator.autocast():  # the training's precision, as the Trainer's own evaluation runs
+            scores = self.dev_scores(self.peft_model())
         metrics = {
             f"{metric_key_prefix}_dev/{name}": math.nan if value is None else value
             for name, value in scores.items()
