@@ -39,7 +39,7 @@ system-packages: ## Install the Debian packages apa needs (espeak-ng) when run a
 	fi
 
 demo: setup ## The main job on CPU: fine-tune the mini model, evaluate, print the table (offline W&B)
-	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python train.py experiment=demo
+	$(BIN)/python train.py experiment=demo logger.mode=$${WANDB_MODE:-offline}
 
 bench: setup ## Speed benchmarks, full (tiny and mini models): table, bench/results.json, BENCHMARKS.md
 	$(BIN)/python -m bench.run

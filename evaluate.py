@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from apa import evaluation, runs
+from apa.quiet import ignore_library_warnings
 
 
 def run_config(cfg: DictConfig) -> DictConfig | None:
@@ -59,6 +60,7 @@ def build_job(cfg: DictConfig) -> evaluation.EvaluateJob:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float | None:
+    ignore_library_warnings()
     metrics = evaluation.run(build_job(cfg))
     return metrics.get("sentence/total/pcc")
 

@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from apa import training
+from apa.quiet import ignore_library_warnings
 
 
 def tracker(cfg: DictConfig):
@@ -43,6 +44,7 @@ def build_job(cfg: DictConfig) -> training.TrainJob:
         limit=cfg.limit,
         cache_audio_tower=cfg.cache_audio_tower,
         test_split=cfg.test_split,
+        score_untrained=cfg.score_untrained,
         decoder=instantiate(cfg.decoding) if cfg.get("decoding") else None,
         resamples=cfg.bootstrap_resamples,
         optimized_metric=cfg.optimized_metric,
@@ -52,6 +54,7 @@ def build_job(cfg: DictConfig) -> training.TrainJob:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    ignore_library_warnings()
     return training.run(build_job(cfg))
 
 

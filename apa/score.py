@@ -24,7 +24,6 @@ import argparse
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -46,6 +45,7 @@ from apa.evaluation.report import predictions_json, write_json
 from apa.models import LoadedModel, ModelSource
 from apa.models.adapter import load_adapter
 from apa.prompts import Prompt
+from apa.quiet import ignore_library_warnings
 from apa.runs import ADAPTER_DIR, RunFolderError, implied_decoding, read_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -334,7 +334,7 @@ def quiet_libraries() -> None:
     log.setLevel(logging.INFO)
     datasets.disable_progress_bars()
     transformers_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    ignore_library_warnings()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -77,7 +77,7 @@ class WandbLogger:
             tags=list(self.tags),
             config=dict(config),
             dir=str(run_dir),
-            settings=wandb.Settings(init_timeout=self.init_timeout),
+            settings=wandb.Settings(init_timeout=self.init_timeout, silent=True),  # apa says where the run is
         )
         attempts = list(dict.fromkeys([self.mode, "offline"])) if self.enabled and self.is_main_process() else []
         for mode in attempts:
@@ -93,7 +93,8 @@ class WandbLogger:
                     error,
                 )
                 continue
-            self.location = getattr(self.run, "url", None) or self._offline_folder()
+            self.location = self._offline_folder() if self.run.offline else self.run.url  # url warns when offline
+            log.info("W&B run: %s", self.location)
             return
         self.run = wandb.init(mode="disabled", **settings)
 
@@ -110,7 +111,7 @@ class WandbLogger:
 
     def _offline_folder(self) -> str | None:
         folder = getattr(self.run, "dir", None)
-        return f"{Path(folder).parent} (offline; upload with wandb sync)" if folder else None
+        return f"{Path(folder).parent} (offline; upload it with `wandb sync {Path(folder).parent}`)" if folder else None
 
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if self.run is not None:

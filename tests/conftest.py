@@ -202,3 +202,16 @@ def compose(tmp_path: Path) -> Iterator[Callable]:
 
     yield lambda name, overrides=(): compose_run(name, overrides, tmp_path / "run")
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def datasets_progress_bars() -> Iterator[None]:
+    """datasets' progress bars on, as a fresh process has them (`apa score` in this process turns
+    them off), and as they were afterwards."""
+    import datasets
+
+    disabled_before = datasets.are_progress_bars_disabled()
+    datasets.enable_progress_bars()
+    yield
+    if disabled_before:
+        datasets.disable_progress_bars()

@@ -67,6 +67,15 @@ def test_cache_holds_the_towers_outputs_and_is_reused(tiny, features, test_utter
     assert len(list((tmp_path / "tower").glob("tower-*"))) == 2
 
 
+def test_building_shows_one_progress_bar(tiny, features, tmp_path, capfd, datasets_progress_bars):
+    model, _ = tiny
+    model.requires_grad_(False)
+    TowerCache(str(tmp_path / "tower")).load(model, features)
+    shown = capfd.readouterr().err
+    assert "Audio tower outputs" in shown
+    assert "Generating train split" not in shown and "Saving the dataset" not in shown
+
+
 def test_a_training_tower_cannot_be_cached(tiny, features, tmp_path):
     model, _ = tiny
     adapted = apply_lora(model, LoraConfig(r=2, target_modules=r".*audio_tower.*\.q_proj"))

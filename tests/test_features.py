@@ -44,19 +44,15 @@ def test_second_load_reuses_the_cache(utterances, extractor, tmp_path, monkeypat
     assert len(list(tmp_path.glob("features-*"))) == 1 and not list(tmp_path.glob(".*building*"))
 
 
-def test_building_shows_one_progress_bar_and_leaves_datasets_bars_as_they_were(utterances, extractor, tmp_path, capfd):
+def test_building_shows_one_progress_bar_and_leaves_datasets_bars_as_they_were(
+    utterances, extractor, tmp_path, capfd, datasets_progress_bars
+):
     """datasets' generator and writer bars would print onto the cache's own line."""
-    disabled_before = datasets.are_progress_bars_disabled()  # `apa score` run in this process turns them off
-    datasets.enable_progress_bars()  # as a fresh process has them
-    try:
-        FeatureCache(str(tmp_path)).load(utterances, extractor)
-        shown = capfd.readouterr().err
-        assert "Whisper features" in shown
-        assert "Generating train split" not in shown and "Saving the dataset" not in shown
-        assert not datasets.are_progress_bars_disabled()  # the caller's choice is restored
-    finally:
-        if disabled_before:
-            datasets.disable_progress_bars()
+    FeatureCache(str(tmp_path)).load(utterances, extractor)
+    shown = capfd.readouterr().err
+    assert "Whisper features" in shown
+    assert "Generating train split" not in shown and "Saving the dataset" not in shown
+    assert not datasets.are_progress_bars_disabled()  # the caller's choice is restored
 
 
 def test_changed_audio_or_extractor_builds_a_new_cache(utterances, extractor, tmp_path):

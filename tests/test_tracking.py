@@ -9,8 +9,11 @@ from apa.tracking import WandbLogger
 
 
 class FakeRun:
+    url = "https://wandb.example/run"
+
     def __init__(self, mode):
         self.mode, self.finished_with, self.summary = mode, None, {}
+        self.offline = mode == "offline"
 
     def finish(self, exit_code=0):
         self.finished_with = exit_code
@@ -31,9 +34,13 @@ def fake_wandb(monkeypatch):
     return calls, failing
 
 
-def test_offline_run_records_config_and_summary(tmp_path):
+def test_offline_run_records_config_and_summary(tmp_path, capfd):
     logger = WandbLogger(project="apa-test", group="unit", tags=["t"], mode="offline")
     with logger.session({"seed": 3}, tmp_path) as tracker:
+        shown = capfd.readouterr()
+        assert "wandb:" not in shown.out + shown.err  # W&B's own banner and warnings: apa says where the run is
+        folder = tracker.run.dir.rpartition("/files")[0]
+        assert tracker.location == f"{folder} (offline; upload it with `wandb sync {folder}`)"
         tracker.log({"train/loss": 1.5}, step=1)
         tracker.summarize({"eval/pcc": 0.5})
         run = tracker.run

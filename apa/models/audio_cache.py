@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from apa.atomic import build_folder
-from apa.data.features import FeatureTable
+from apa.data.features import FeatureTable, own_progress_bar_only
 from apa.models.forward import qwen2_audio, tower_states
 
 
@@ -98,6 +98,6 @@ class TowerCache:
                 for (uid, index), row, length in zip(batch, states.float().cpu().numpy(), lengths, strict=True):
                     yield {"id": uid, "chunk": index, "states": row[:length]}
 
-        with build_folder(folder) as staging, tempfile.TemporaryDirectory() as arrow_cache:
+        with build_folder(folder) as staging, tempfile.TemporaryDirectory() as arrow_cache, own_progress_bar_only():
             dataset = Dataset.from_generator(rows, features=schema, cache_dir=arrow_cache, fingerprint=folder.name)
             dataset.save_to_disk(str(staging))
