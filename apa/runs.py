@@ -8,6 +8,7 @@ Its layout::
     predictions.json   the decoded split's scores; references.json, what they are scored against
     answers.json       the raw answers of free generation
     metrics.json       the scores' metrics (with report.md and plots/ beside it)
+    untrained/         the same split decoded before training, when asked (predictions, metrics): the baseline
 
 A run folder is data, and may come from anyone: its config could name any ``_target_`` (Hydra
 would call ``builtins.print`` or worse), build one with an interpolation, or ask transformers to
@@ -39,6 +40,7 @@ PREDICTIONS = "predictions.json"
 REFERENCES = "references.json"
 ANSWERS = "answers.json"
 METRICS = "metrics.json"
+UNTRAINED_DIR = "untrained"
 ADAPTER_CONFIG = "adapter_config.json"  # PEFT's names, in adapter/ and in every checkpoint
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 

@@ -48,6 +48,28 @@ def test_train_then_evaluate_the_checkpoint(tmp_path):
     assert (evaluated / "report.md").read_text().startswith("| metric | Utt Acc")
 
 
+def test_a_run_shows_its_gain_over_the_untrained_model_and_what_to_run_next(tmp_path):
+    outputs = tmp_path / "outputs"
+    result = launch("train.py", *SMALL_RUN, "objective=fa", "prompt=sentence", "score_untrained=true", outputs=outputs)
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(outputs, "train")
+    untrained = json.loads((run_dir / "untrained" / "metrics.json").read_text())["metrics"]
+    trained = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    assert json.loads((run_dir / "untrained" / "predictions.json").read_text()).keys() == {
+        *json.loads((run_dir / "predictions.json").read_text())
+    }
+    summary = (run_dir / "train.log").read_text().rpartition("PCC on 2 utterances:")[2]
+    assert "| aspect | before training | after | 95% CI |" in summary
+    for aspect in ("accuracy", "fluency", "total"):
+        before, after = (
+            f"{m[f'sentence/{aspect}/pcc']:.3f}" if m.get(f"sentence/{aspect}/pcc") is not None else "-"
+            for m in (untrained, trained)
+        )
+        assert f"| sentence {aspect} | {before} | {after} |" in summary
+    assert f"Results: {run_dir}" in summary and f"Next: python evaluate.py checkpoint={run_dir}" in summary
+    assert "is_gradient_checkpointing" not in result.stderr  # PEFT's deprecation warning is filtered
+
+
 def test_evaluate_labels_against_themselves(corpus, tmp_path, request):
     labels = json.loads((corpus / "resource" / "scores.json").read_text())
     test_ids = [line.split()[0] for line in (corpus / "test" / "wav.scp").read_text().splitlines()]

@@ -101,15 +101,12 @@ def test_objective_adds_the_weighted_slot_cross_entropy(compose, slot_ce_weight)
 
 def tiny_fa_batch(job):
     """Two training examples of ``job``'s corpus for the tiny model, collated as the trainer does."""
-    from apa.models.batching import Collator
     from apa.models.score_tokens import add_score_tokens
-    from apa.training.examples import TrainingCollator
-    from apa.training.run import training_set
+    from apa.training.run import training_collator, training_set
 
     model, processor = job.model.load()
     add_score_tokens(model, processor.tokenizer, job.prompt.vocabulary)
     job.objective.setup(model, processor.tokenizer, job.prompt)
     job.cache_audio_tower = False
     dataset = training_set(job, model, processor)
-    collate = TrainingCollator(Collator(processor.tokenizer.pad_token_id, job.prompt.aspect_names, masked_slots=True))
-    return collate([dataset[0], dataset[1]]), model
+    return training_collator(job, processor)([dataset[0], dataset[1]]), model

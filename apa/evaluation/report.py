@@ -27,6 +27,22 @@ def number(value: float | None, digits: int = 3) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def summary_table(report: Report, untrained: Report | None = None) -> str:
+    """Each scored aspect's PCC with its 95% interval, in the papers' column order; with
+    ``untrained``, that model's PCC beside it, so the gain of training is visible at a glance."""
+    columns = [(g, a) for g, a in COLUMNS if f"{g}/{a}/n" in report.metrics]
+    n = {report.metrics[f"{g}/{a}/n"] for g, a in columns if g == "sentence"}
+    title = f"PCC on {n.pop()} utterances" if len(n) == 1 else "PCC"
+    header = ["aspect", *(["before training"] if untrained else []), "after" if untrained else "PCC", "95% CI"]
+    lines = [f"{title}:", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for g, a in columns:
+        interval = report.ci95.get(f"{g}/{a}/pcc")
+        before = [number(untrained.metrics.get(f"{g}/{a}/pcc"))] if untrained else []
+        ci = f"[{number(interval[0], 2)}, {number(interval[1], 2)}]" if interval else "-"
+        lines.append(f"| {g} {a} | " + " | ".join([*before, number(report.metrics.get(f"{g}/{a}/pcc")), ci]) + " |")
+    return "\n".join(lines)
+
+
 def markdown_table(report: Report) -> str:
     """PCC and SCC (and RMSE, n) per aspect, columns as in the papers' tables; 95% CIs below."""
     columns = [(g, a) for g, a in COLUMNS if f"{g}/{a}/n" in report.metrics]

@@ -9,7 +9,7 @@ file loads none of it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,7 @@ from apa.data.records import Scores, ScoresFile, Utterance, read_scores
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.pairing import pair_scores
 from apa.evaluation.plots import figures, save
-from apa.evaluation.report import markdown_table, predictions_json, write_json, write_report
+from apa.evaluation.report import markdown_table, predictions_json, summary_table, write_json, write_report
 from apa.prompts import Prompt
 from apa.runs import ANSWERS, PREDICTIONS, REFERENCES
 from apa.tracking import WandbLogger
@@ -61,15 +61,15 @@ def score(
     predictions: dict[str, Scores],
     references: dict[str, Scores],
     output_dir: Path,
-    logger: WandbLogger,
+    logger: WandbLogger | None,
     resamples: int = 1000,
     seed: int = 0,
     compare: dict[str, Scores] | None = None,
     aspects: set[tuple[str, str]] | None = None,
     ignored: Mapping[str, list[str]] | None = None,
 ) -> Report:
-    """Metrics with confidence intervals, written to ``output_dir`` and sent to the tracker;
-    ``aspects``: what was asked for (default: what the predictions contain); ``ignored``: what
+    """Metrics with confidence intervals, written to ``output_dir`` and sent to the tracker (if
+    any); ``aspects``: what was asked for (default: what the predictions contain); ``ignored``: what
     reading the files left out. Everything ignored is in metrics.json and the log."""
     report = evaluate(predictions, references, resamples, seed, aspects)
     for category, items in (ignored or {}).items():
@@ -79,6 +79,8 @@ def score(
     write_report(output_dir, report, extra)
     pairs = pair_scores(predictions, references, aspects)
     plots = save(figures(pairs), output_dir / "plots")
+    if logger is None:
+        return report
     logger.summarize({f"eval/{k}": v for k, v in report.metrics.items() if v is not None})
     logger.log_images({f"eval/{name}": path for name, path in plots.items()})
     rows = [
@@ -96,10 +98,21 @@ def warn_ignored(ignored: Mapping[str, list[str]], shown: int = 10) -> None:
         log.warning("ignored %d %s:\n  %s%s", len(items), category, "\n  ".join(items[:shown]), more)
 
 
-def announce(report: Report, output_dir: Path, logger: WandbLogger) -> None:
-    """The table, and where the results are: the last thing a run prints."""
-    tracking = f"; W&B run: {logger.location}" if logger.location else ""
-    log.info("\n%s\nResults in %s%s", markdown_table(report), output_dir, tracking)
+def announce(
+    report: Report,
+    output_dir: Path,
+    logger: WandbLogger,
+    untrained: Report | None = None,
+    next_steps: Sequence[str] = (),
+) -> None:
+    """The last thing a run prints: the full table, then a summary to read at a glance (each
+    aspect's PCC, beside the untrained model's when it was scored), where the results are and the
+    commands to go on with."""
+    lines = [markdown_table(report), summary_table(report, untrained), "", f"Results: {output_dir}"]
+    if logger.location:
+        lines.append(f"W&B run: {logger.location}")
+    lines += [f"Next: {command}" for command in next_steps]
+    log.info("\n%s", "\n".join(lines))
 
 
 def write_predictions(output_dir: Path, predictions: dict[str, Prediction], utterances: list[Utterance]) -> None:

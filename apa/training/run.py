@@ -34,7 +34,7 @@ from apa.models.heads import save_head_spec
 from apa.models.score_tokens import add_score_tokens
 from apa.objectives import Objective
 from apa.prompts import Prompt
-from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, Decoding
+from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, UNTRAINED_DIR, Decoding
 from apa.tracking import WandbLogger
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
@@ -59,6 +59,7 @@ class TrainJob:
     limit: int | None = None  # use the first N utterances of each split (smoke runs)
     cache_audio_tower: bool = True  # compute the frozen tower's outputs once, reuse them every epoch and run
     test_split: str | None = "test"  # decoded and scored after training (None: skip)
+    score_untrained: bool = False  # decode the test split before training too: the summary's baseline
     decoder: Decoder | None = None  # None: the objective's own decoding
     resamples: int = 1000
     optimized_metric: str = "sentence/total/pcc"
@@ -99,6 +100,19 @@ def training_set(job: TrainJob, model: PeftModel, processor: ProcessorMixin) -> 
     log.info("%d training examples from %d utterances", len(examples), len(utterances))
     audio = TowerCache(str(job.cache_dir / "tower")).load(model, features) if job.cache_audio_tower else features
     return ExampleSet(examples, audio)
+
+
+def adapted_model(job: TrainJob, model: PreTrainedModel, processor: ProcessorMixin) -> PeftModel:
+    """``model`` with the prompt's score tokens, the objective's modules (a head) and the LoRA adapters."""
+    score_ids = add_score_tokens(model, processor.tokenizer, job.prompt.vocabulary)
+    extra_modules = [*job.model.modules_to_save, *job.objective.setup(model, processor.tokenizer, job.prompt)]
+    return apply_lora(model, adapter_config(job.lora, model, score_ids, extra_modules))
+
+
+def training_collator(job: TrainJob, processor: ProcessorMixin) -> TrainingCollator:
+    return TrainingCollator(
+        Collator(processor.tokenizer.pad_token_id, job.prompt.aspect_names, masked_slots=job.objective.masked_slots)
+    )
 
 
 def job_decoder(job: TrainJob) -> Decoder:
@@ -143,6 +157,20 @@ def evaluate_test_split(job: TrainJob, model: PeftModel, processor: ProcessorMix
     )
 
 
+def score_untrained(job: TrainJob, model: PeftModel, processor: ProcessorMixin, run_dir: Path) -> Report:
+    """The test split decoded by the model as training starts (LoRA's update is zero; score tokens
+    and heads as initialised), into ``untrained/`` of the run folder, not sent to the tracker."""
+    utterances, features = split_features(job, processor, job.test_split)
+    return decode_and_score(job_decoder(job), model, processor, job.prompt, utterances, features, run_dir, None, 0)
+
+
+def next_steps(run_dir: Path) -> list[str]:
+    return [
+        f"python evaluate.py checkpoint={run_dir}   # score it again, on any split or corpus",
+        f'apa score RECORDING.wav --text "the words said" --checkpoint {run_dir}   # score your own recording',
+    ]
+
+
 def run(job: TrainJob) -> float | None:
     """Train, save the adapter, evaluate the test split; returns ``job.optimized_metric`` (the
     final training loss when there is no evaluation), what a Hydra sweeper optimises."""
@@ -157,9 +185,7 @@ def run(job: TrainJob) -> float | None:
     with job.logger.session(job.config, run_dir) as tracker:
         with processes.main_process_first():  # one process downloads or builds the model, then the others load it
             model, processor = job.model.load()
-        score_ids = add_score_tokens(model, processor.tokenizer, job.prompt.vocabulary)
-        extra_modules = [*job.model.modules_to_save, *job.objective.setup(model, processor.tokenizer, job.prompt)]
-        peft_model = apply_lora(model, adapter_config(job.lora, model, score_ids, extra_modules))
+        peft_model = adapted_model(job, model, processor)
         tracker.summarize(parameter_counts(peft_model))
         args = job.trainer.training_arguments(
             str(run_dir / CHECKPOINT_DIR), job.seed, job.logger.report_to, bf16=model.dtype == torch.bfloat16
@@ -167,20 +193,20 @@ def run(job: TrainJob) -> float | None:
         with processes.main_process_first():  # rank 0 builds the caches, the others then read them
             dataset = training_set(job, peft_model, processor)
         dev, scores = dev_scores(job, processor) if evaluates_dev else (None, None)
-        collate = Collator(
-            processor.tokenizer.pad_token_id, job.prompt.aspect_names, masked_slots=job.objective.masked_slots
-        )
         trainer = ScoringTrainer(
             model=Scorer(peft_model, job.objective),
             args=args,
             train_dataset=dataset,
             eval_dataset=dev,
-            data_collator=TrainingCollator(collate),
+            data_collator=training_collator(job, processor),
             processing_class=processor,
             lengths=dataset.lengths,
             dev_scores=scores,
             callbacks=job.callbacks,
         )
+        untrained = None
+        if job.score_untrained and job.test_split and not resume_from and processes.is_main_process:
+            untrained = score_untrained(job, peft_model, processor, run_dir / UNTRAINED_DIR)
         result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         if trainer.state.best_model_checkpoint:
             best = {"dev/best_metric": trainer.state.best_metric, "dev/best_step": trainer.state.best_global_step}
@@ -202,5 +228,5 @@ def run(job: TrainJob) -> float | None:
                     outcome = math.nan
         processes.wait_for_everyone()
     if report is not None:
-        announce(report, run_dir, job.logger)
+        announce(report, run_dir, job.logger, untrained, next_steps(run_dir))
     return outcome
