@@ -58,19 +58,37 @@ def training_comparison(model: str, cache_dir: str, settings: dict) -> dict:
     }
 
 
-def run(mode: str, cache_dir: str) -> dict:
+BENCHMARKS = ("utilisation", "scoring", "training", "caches")
+
+
+def measure_model(name: str, model: str, cache_dir: str, settings: dict) -> dict:
+    """One benchmark's numbers on one model."""
+    size, batch, repeats = settings["utterances"], settings["batch_size"], settings["repeats"]
+    if name == "utilisation":  # a fresh process: its peak memory and threads are its own
+        return child("bench.utilisation", "--model", model, "--cache-dir", cache_dir, "--repeats", "3")
+    if name == "scoring":
+        return scoring.benchmark(model, cache_dir, size, batch, repeats)
+    if name == "training":
+        return training_comparison(model, cache_dir, settings)
+    return caches.benchmark(model, cache_dir, settings["train_utterances"], batch, repeats)
+
+
+def run(mode: str, cache_dir: str, only: tuple[str, ...] = BENCHMARKS, previous: dict | None = None) -> dict:
+    """Every benchmark of ``mode`` on each of its models; with ``only``, just those, the other
+    numbers kept from ``previous`` (results.json of the same mode), each benchmark with its date."""
     settings = MODES[mode]
-    results = {"mode": mode, "models": list(settings["models"]), "machine": machine(), **paper_7b.benchmark()}
+    if previous and previous.get("mode") != mode:
+        raise ValueError(f"{RESULTS.name} holds {previous.get('mode')} mode; --only re-measures within one mode")
+    results = {**(previous or {}), "mode": mode, "models": list(settings["models"]), "machine": machine()}
+    results |= paper_7b.benchmark()
+    dated = dict(results.get("measured", {}))
     for model in settings["models"]:
-        measured = {
-            **scoring.benchmark(model, cache_dir, settings["utterances"], settings["batch_size"], settings["repeats"]),
-            **training_comparison(model, cache_dir, settings),
-            **caches.benchmark(
-                model, cache_dir, settings["train_utterances"], settings["batch_size"], settings["repeats"]
-            ),
-        }
+        measured = {}
+        for name in only:
+            measured |= measure_model(name, model, cache_dir, settings)
         results |= {f"{model}_{name}": value for name, value in measured.items()}
         results |= measured  # the last (largest) model's numbers under the plain names
+    results["measured"] = dated | {name: str(date.today()) for name in only}
     return results
 
 
@@ -91,6 +109,23 @@ MEASURED = [  # (label, key in results.json without the model prefix, unit)
     ("caches: epoch 1 s", "cache_epoch1_seconds", ""),
     ("caches: epoch 2 s", "cache_epoch2_seconds", ""),
     ("caches: epoch with tower cache vs without (speed-up)", "cache_tower_epoch_speedup", "x"),
+]
+UTILISATION = [  # (label, key, scale, unit): model FLOPs counted as the work runs / its time / the peak
+    ("peak matrix products, fp32 (GFLOP/s)", "peak_fp32_flops", 1e-9, ""),
+    ("peak matrix products, bf16 (GFLOP/s)", "peak_bf16_flops", 1e-9, ""),
+    ("training micro-batch of 4: model GFLOPs (forward + backward)", "training_step_model_flops", 1e-9, ""),
+    ("training micro-batch of 4: tokens", "training_step_tokens", 1, ""),
+    ("training MFU (bf16 autocast, against the bf16 peak)", "training_mfu", 100, "%"),
+    ("slot decoding MFU (fp32, as evaluate.py)", "slot_decoding_mfu", 100, "%"),
+    ("slot decoding MFU (bf16 autocast, the dev split)", "slot_decoding_bf16_mfu", 100, "%"),
+    ("generation MFU (fp32)", "generation_mfu", 100, "%"),
+    ("step time: collating (s)", "training_seconds_data", 1, ""),
+    ("step time: forward (s)", "training_seconds_forward", 1, ""),
+    ("step time: backward (s)", "training_seconds_backward", 1, ""),
+    ("step time: optimizer (s)", "training_seconds_optimizer", 1, ""),
+    ("step time: total (s)", "training_seconds_total", 1, ""),
+    ("with activation checkpointing: total (s)", "training_checkpointed_seconds_total", 1, ""),
+    ("with activation checkpointing: recomputation (s)", "training_recompute_seconds", 1, ""),
 ]
 PAPER_7B = [
     (
@@ -117,6 +152,14 @@ def table(results: dict) -> str:
     lines = [f"| measurement | {' | '.join(models)} |", "|---|" + "---|" * len(models)]
     for label, key, unit in MEASURED:
         lines.append(f"| {label} | " + " | ".join(f"{results[f'{m}_{key}']:.3g}{unit}" for m in models) + " |")
+    speech = "real speechocean762" if all(results[f"{m}_utilisation_real_speech"] for m in models) else "synthetic"
+    lines += ["", f"| utilisation, {speech} utterances | {' | '.join(models)} |"]
+    lines.append("|---|" + "---|" * len(models))
+    for label, key, scale, unit in UTILISATION:
+        lines.append(f"| {label} | " + " | ".join(f"{results[f'{m}_{key}'] * scale:.3g}{unit}" for m in models) + " |")
+    largest = [results[f"{m}_training_largest_operators"] for m in models]
+    shares = [", ".join(f"`{op}` {share:.0%}" for op, share in ops.items()) for ops in largest]
+    lines.append("| largest operators of a step (share of its time) | " + " | ".join(shares) + " |")
     lines += ["", "| Qwen2-Audio-7B-Instruct with LoRA, on paper | value |", "|---|---|"]
     for label, first, second in PAPER_7B:
         lines.append(f"| {label} | {cell(results[first])} / {cell(results[second])} |")
@@ -129,9 +172,13 @@ def cell(value: float | bool) -> str:
 
 def update_report(results: dict, command: str, report: Path = REPORT) -> None:
     m = results["machine"]
+    dates = results.get("measured", {})
+    when = f"on {date.today()}"
+    if len(set(dates.values())) > 1:  # re-measured with --only: each benchmark's own date
+        when = "(" + "; ".join(f"{name} on {day}" for name, day in dates.items()) + ")"
     section = "\n".join(
         [
-            f"Measured on {date.today()} with `{command}` ({results['mode']} mode) on {m['cpu']}, "
+            f"Measured {when}, last with `{command}` ({results['mode']} mode) on {m['cpu']}, "
             f"{m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), Python {m['python']}; "
             "medians of repeated runs, spreads in `bench/results.json`.",
             "",
@@ -147,11 +194,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", default=str(Path("~/.cache/apa").expanduser()))
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="re-measure these; keep the rest of --results")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
-    results = run(mode, args.cache_dir)
+    previous = json.loads(args.results.read_text()) if args.only and args.results.is_file() else None
+    results = run(mode, args.cache_dir, tuple(args.only or BENCHMARKS), previous)
     args.results.write_text(json.dumps(results, indent=1) + "\n")
-    update_report(results, "make bench-quick" if args.quick else "make bench", args.report)
+    command = "make bench-quick" if args.quick else "make bench"
+    if args.only:
+        command = f"python -m bench.run {'--quick ' if args.quick else ''}--only {' '.join(args.only)}"
+    update_report(results, command, args.report)
     print(table(results))
 
 

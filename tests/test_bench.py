@@ -50,6 +50,31 @@ def test_a_missing_section_is_appended_and_rewritten_in_place(tmp_path):
     )
 
 
+def test_only_re_measures_the_named_benchmarks_and_keeps_the_others(monkeypatch):
+    import bench.run
+
+    calls = []
+
+    def fake(name, model, cache_dir, settings):
+        calls.append((name, model))
+        return {f"{name}_number": 2.0}
+
+    monkeypatch.setattr(bench.run, "measure_model", fake)
+    previous = {
+        "mode": "quick",
+        "scoring_number": 1.0,
+        "tiny_scoring_number": 1.0,
+        "measured": {"scoring": "2026-11-22"},
+    }
+    results = bench.run.run("quick", "cache", only=("utilisation",), previous=previous)
+    assert calls == [("utilisation", "tiny")]
+    assert results["tiny_utilisation_number"] == results["utilisation_number"] == 2.0
+    assert results["scoring_number"] == results["tiny_scoring_number"] == 1.0  # kept, not measured again
+    assert results["measured"]["scoring"] == "2026-11-22" and results["measured"]["utilisation"] != "2026-11-22"
+    with pytest.raises(ValueError, match="full mode"):
+        bench.run.run("quick", "cache", only=("utilisation",), previous={**previous, "mode": "full"})
+
+
 @pytest.mark.slow
 def test_quick_benchmark_runs(tmp_path, apa_cache):
     from bench.run import main
@@ -59,6 +84,9 @@ def test_quick_benchmark_runs(tmp_path, apa_cache):
     numbers = json.loads(results.read_text())
     for name in ("scoring_multi_slot_vs_generate_speedup", "training_vs_trl_sft_speedup", "cache_tower_epoch_speedup"):
         assert numbers[name] > 0, name
+    for name in ("training_mfu", "slot_decoding_mfu", "generation_mfu"):
+        assert 0 < numbers[name] < 1, name  # a share of the peak measured in the same run
+    assert numbers["peak_bf16_flops"] > 0 and numbers["peak_fp32_flops"] > 0
     assert numbers["scoring_multi_slot_unparseable_rate"] == 0.0
     assert START in report.read_text() and "| measurement | tiny |" in report.read_text()
     assert table(numbers) in report.read_text()  # the report shows the very numbers results.json holds
