@@ -12,7 +12,10 @@ from apa.evaluation.metrics import evaluate
 from apa.evaluation.report import predictions_json, write_json, write_report
 from bench.results_table import RUNS_DIR, load_runs, results_tables
 
-COMMITTED = sorted(path for path in RUNS_DIR.glob("*") if (path / "metrics.json").is_file())
+SPEED_RUNS = RUNS_DIR.parent / "speed"  # the same recipe before each speed-up (BENCHMARKS.md, Training speed)
+COMMITTED = sorted(
+    path for runs in (RUNS_DIR, SPEED_RUNS) for path in runs.glob("*") if (path / "metrics.json").is_file()
+)
 
 
 def scores(values: np.ndarray) -> dict[str, Scores]:
@@ -74,7 +77,7 @@ def test_a_worse_run_differs_from_the_best_by_its_own_pcc_difference(runs):
     assert difference_row.split("|")[-2].strip().startswith(f"{expected:+.3f}")
 
 
-@pytest.mark.parametrize("run", COMMITTED, ids=[path.name for path in COMMITTED])
+@pytest.mark.parametrize("run", COMMITTED, ids=[f"{path.parent.name}/{path.name}" for path in COMMITTED])
 def test_committed_metrics_are_recomputed_from_their_predictions(run):
     predictions = read_scores(run / "predictions.json", complete=False).scores
     references = read_scores(run / "references.json").scores
@@ -85,7 +88,7 @@ def test_committed_metrics_are_recomputed_from_their_predictions(run):
         assert value == pytest.approx(recomputed[name], abs=1e-9), name
 
 
-@pytest.mark.parametrize("run", COMMITTED, ids=[path.name for path in COMMITTED])
+@pytest.mark.parametrize("run", COMMITTED, ids=[f"{path.parent.name}/{path.name}" for path in COMMITTED])
 def test_committed_runs_were_scored_against_the_subsets_test_labels(run, speechocean762):
     from apa.data import Speechocean762
 
