@@ -150,13 +150,11 @@ def table(results: dict) -> str:
     """One column per benchmarked model, then the 7B worked out on paper."""
     models = results["models"]
     lines = [f"| measurement | {' | '.join(models)} |", "|---|" + "---|" * len(models)]
-    for label, key, unit in MEASURED:
-        lines.append(f"| {label} | " + " | ".join(f"{results[f'{m}_{key}']:.3g}{unit}" for m in models) + " |")
+    lines += [model_row(results, models, label, key, unit) for label, key, unit in MEASURED]
     speech = "real speechocean762" if all(results[f"{m}_utilisation_real_speech"] for m in models) else "synthetic"
     lines += ["", f"| utilisation, {speech} utterances | {' | '.join(models)} |"]
     lines.append("|---|" + "---|" * len(models))
-    for label, key, scale, unit in UTILISATION:
-        lines.append(f"| {label} | " + " | ".join(f"{results[f'{m}_{key}'] * scale:.3g}{unit}" for m in models) + " |")
+    lines += [model_row(results, models, label, key, unit, scale) for label, key, scale, unit in UTILISATION]
     largest = [results[f"{m}_training_largest_operators"] for m in models]
     shares = [", ".join(f"`{op}` {share:.0%}" for op, share in ops.items()) for ops in largest]
     lines.append("| largest operators of a step (share of its time) | " + " | ".join(shares) + " |")
@@ -164,6 +162,11 @@ def table(results: dict) -> str:
     for label, first, second in PAPER_7B:
         lines.append(f"| {label} | {cell(results[first])} / {cell(results[second])} |")
     return "\n".join(lines)
+
+
+def model_row(results: dict, models: list[str], label: str, key: str, unit: str, scale: float = 1) -> str:
+    """One table row: ``key`` of each model, times ``scale``, in ``unit``."""
+    return f"| {label} | " + " | ".join(f"{results[f'{m}_{key}'] * scale:.3g}{unit}" for m in models) + " |"
 
 
 def cell(value: float | bool) -> str:

@@ -103,8 +103,7 @@ class TrainingStep:
 
         def forward():
             nonlocal loss
-            with bf16_autocast():
-                loss = self.scorer(**batch).loss
+            loss = self.loss(batch)
 
         def step():
             self.optimizer.step()
@@ -114,15 +113,14 @@ class TrainingStep:
             seconds[part] = timed(run)
         return {**seconds, "total": sum(seconds.values())}
 
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The forward pass, under bf16 autocast as the Trainer runs it."""
+        with bf16_autocast():
+            return self.scorer(**batch).loss
+
     def model_flops(self) -> int:
         batch = self.collate(self.items)
-
-        def forward_backward():
-            with bf16_autocast():
-                loss = self.scorer(**batch).loss
-            loss.backward()
-
-        flops = counted_flops(forward_backward)
+        flops = counted_flops(lambda: self.loss(batch).backward())
         self.optimizer.zero_grad()
         return flops
 

@@ -148,20 +148,22 @@ def check_dev_split(job: TrainJob) -> bool:
     return evaluates
 
 
-def evaluate_test_split(job: TrainJob, model: PeftModel, processor: ProcessorMixin, run_dir: Path, tracker) -> Report:
-    """The test split decoded and scored into the run folder, as ``evaluate.py checkpoint=`` does it."""
+def evaluate_test_split(
+    job: TrainJob, model: PeftModel, processor: ProcessorMixin, output_dir: Path, tracker, resamples: int | None = None
+) -> Report:
+    """The test split decoded and scored into ``output_dir``, as ``evaluate.py checkpoint=`` does it
+    (``resamples``: for the intervals, default the job's; no tracker: nothing sent)."""
     utterances, features = split_features(job, processor, job.test_split)
-    decoder = job_decoder(job)
+    resamples = job.resamples if resamples is None else resamples
     return decode_and_score(
-        decoder, model, processor, job.prompt, utterances, features, run_dir, tracker, job.resamples, job.seed
+        job_decoder(job), model, processor, job.prompt, utterances, features, output_dir, tracker, resamples, job.seed
     )
 
 
 def score_untrained(job: TrainJob, model: PeftModel, processor: ProcessorMixin, run_dir: Path) -> Report:
     """The test split decoded by the model as training starts (LoRA's update is zero; score tokens
     and heads as initialised), into ``untrained/`` of the run folder, not sent to the tracker."""
-    utterances, features = split_features(job, processor, job.test_split)
-    return decode_and_score(job_decoder(job), model, processor, job.prompt, utterances, features, run_dir, None, 0)
+    return evaluate_test_split(job, model, processor, run_dir / UNTRAINED_DIR, tracker=None, resamples=0)
 
 
 def next_steps(run_dir: Path) -> list[str]:
@@ -206,7 +208,7 @@ def run(job: TrainJob) -> float | None:
         )
         untrained = None
         if job.score_untrained and job.test_split and not resume_from and processes.is_main_process:
-            untrained = score_untrained(job, peft_model, processor, run_dir / UNTRAINED_DIR)
+            untrained = score_untrained(job, peft_model, processor, run_dir)
         result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         if trainer.state.best_model_checkpoint:
             best = {"dev/best_metric": trainer.state.best_metric, "dev/best_step": trainer.state.best_global_step}
