@@ -1,12 +1,15 @@
 """BENCHMARKS.md's real-speech results: one table per granularity from the committed runs.
 
+    python -m bench.results_table --add outputs/mini_speechocean762/runs/<time>   # commit a finished run
     python -m bench.results_table            # rewrite the section between the markers
     python -m bench.results_table --print    # only print it
 
 Every folder in ``bench/real_data/`` is a training run's evaluation as train.py wrote it
-(``config.yaml``, the test split's ``predictions.json`` and ``references.json``, ``metrics.json``),
+(``config.yaml``, the test split's ``predictions.json`` and ``references.json``, ``metrics.json``,
+``report.md``, ``train.log``) with the overrides it was launched with (Hydra's ``overrides.yaml``),
 named ``<objective>-<prompt>-seed<N>``; ``python evaluate.py predictions=... references=...``
-recomputes its metrics (tests/test_results_table.py checks that it does). Each table gives PCC and
+recomputes its metrics (tests/test_results_table.py checks that it does). The tables open with
+the command behind each row. Each table gives PCC and
 SCC with their 95% intervals, RMSE, the spread of the predictions beside the references', and the
 paired-bootstrap difference from the best run (the highest sentence total PCC) on the same
 utterances; runs of one recipe with several seeds get a row of their seed-to-seed spread; the
@@ -17,20 +20,26 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import statistics
 from collections.abc import Iterable
 from pathlib import Path
+
+import yaml
 
 from apa.data.scales import ASPECTS
 from apa.evaluation.comparison import Run, load_run
 from apa.evaluation.metrics import paired_bootstrap
 from apa.evaluation.report import HEADINGS, SHORT, number
+from apa.runs import METRICS, PREDICTIONS, REFERENCES, RUN_CONFIG
 from bench.common import ROOT, replace_section
 
 RUNS_DIR = ROOT / "bench" / "real_data"
 SECTION = "real-data"  # <!-- real-data:start --> ... <!-- real-data:end --> in BENCHMARKS.md
 BEST_BY = "sentence/total/pcc"
 RUN_NAME = re.compile(r"(?P<recipe>.+)-seed(?P<seed>\d+)$")
+OVERRIDES = "overrides.yaml"  # Hydra's record of the command line, from the run's .hydra/
+EVIDENCE = (RUN_CONFIG, PREDICTIONS, REFERENCES, METRICS, "report.md", "train.log")
 # PCC on the full speechocean762 test set (2,500 utterances), as published.
 ANCHORS = {
     "GOPT (Gong et al. 2022)": {"phone/accuracy": 0.612, "word/accuracy": 0.533, "sentence/total": 0.742},
@@ -51,6 +60,34 @@ def load_runs(folder: Path = RUNS_DIR) -> list[Run]:
     for run in runs:
         run.name = run.folder.name
     return sorted(runs, key=lambda run: -(run.metrics["metrics"].get(BEST_BY) or float("-inf")))
+
+
+def add_run(run_dir: Path, runs_dir: Path = RUNS_DIR) -> Path:
+    """Copy a finished train.py run's evidence into ``runs_dir/<objective>-<prompt>-seed<N>``, the
+    name taken from the choices Hydra recorded; the adapter and checkpoints stay behind."""
+    hydra_dir = run_dir / ".hydra"
+    missing = [name for name in EVIDENCE if not (run_dir / name).is_file()]
+    missing += [f".hydra/{name}" for name in ("hydra.yaml", OVERRIDES) if not (hydra_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{run_dir}: no {', '.join(missing)}; is this a finished train.py run?")
+    choices = yaml.safe_load((hydra_dir / "hydra.yaml").read_text())["hydra"]["runtime"]["choices"]
+    seed = yaml.safe_load((run_dir / RUN_CONFIG).read_text())["seed"]
+    target = runs_dir / f"{choices['objective']}-{choices['prompt']}-seed{seed}"
+    if target.exists():
+        raise FileExistsError(f"{target} exists; remove it to replace that run")
+    target.mkdir(parents=True)
+    for name in EVIDENCE:
+        shutil.copy2(run_dir / name, target / name)
+    shutil.copy2(hydra_dir / OVERRIDES, target / OVERRIDES)
+    return target
+
+
+def command(run: Run) -> str:
+    """The train.py command line that made the run, from its overrides.yaml."""
+    overrides = run.folder / OVERRIDES
+    if not overrides.is_file():
+        return "-"
+    return "python train.py " + " ".join(yaml.safe_load(overrides.read_text()) or [])
 
 
 def with_interval(run: Run, name: str) -> str:
@@ -126,6 +163,10 @@ def results_tables(runs: list[Run], resamples: int = 1000, seed: int = 0) -> str
         f"Intervals: 95% bootstrap over utterances ({resamples} resamples); differences: paired bootstrap "
         "on the same resamples, p two-sided.",
         "",
+        "| run | command |",
+        "|---|---|",
+        *(f"| {run.name} | `{command(run)}` |" for run in runs),
+        "",
     ]
     for granularity in ("phone", "word", "sentence"):
         lines += granularity_table(granularity, runs, comparisons)
@@ -136,7 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.results_table", description=__doc__.splitlines()[0])
     parser.add_argument("--print", action="store_true", help="print the tables, leave BENCHMARKS.md alone")
     parser.add_argument("--runs", type=Path, default=RUNS_DIR)
+    parser.add_argument("--add", type=Path, metavar="RUN_DIR", help="first copy this finished run into --runs")
     args = parser.parse_args(argv)
+    if args.add:
+        print(f"added {add_run(args.add, args.runs)}")
     tables = results_tables(load_runs(args.runs))
     print(tables)
     if not args.print:

@@ -10,7 +10,7 @@ from apa.data import Scores, WordScores
 from apa.data.records import read_scores
 from apa.evaluation.metrics import evaluate
 from apa.evaluation.report import predictions_json, write_json, write_report
-from bench.results_table import RUNS_DIR, load_runs, results_tables
+from bench.results_table import EVIDENCE, RUNS_DIR, add_run, load_runs, results_tables
 
 SPEED_RUNS = RUNS_DIR.parent / "speed"  # the same recipe before each speed-up (BENCHMARKS.md, Training speed)
 COMMITTED = sorted(
@@ -71,7 +71,7 @@ def test_tables_compare_with_the_best_and_give_the_seed_spread_and_anchors(runs)
 def test_a_worse_run_differs_from_the_best_by_its_own_pcc_difference(runs):
     best, worst = runs[0], runs[-1]
     lines = results_tables(runs, resamples=50).splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| ce-multi-seed1 |"))
+    start = next(i for i, line in enumerate(lines) if line.startswith("| ce-multi-seed1 | PCC |"))
     difference_row = next(line for line in lines[start:] if "PCC minus fa-multi-seed1" in line)
     expected = worst.metrics["metrics"]["sentence/total/pcc"] - best.metrics["metrics"]["sentence/total/pcc"]
     assert difference_row.split("|")[-2].strip().startswith(f"{expected:+.3f}")
@@ -94,3 +94,40 @@ def test_committed_runs_were_scored_against_the_subsets_test_labels(run, speecho
 
     subset = {u.id: u.scores for u in Speechocean762(str(speechocean762)).utterances("test")}
     assert read_scores(run / "references.json").scores == subset
+
+
+def finished_run(folder, objective: str, prompt: str, seed: int):
+    """A train.py run folder as Hydra leaves it: the evaluation, config.yaml and .hydra/."""
+    rng = np.random.default_rng(seed)
+    truth = rng.uniform(2, 10, 20).round()
+    write_run(folder, scores((truth + rng.normal(0, 1, truth.size)).clip(0, 10)), scores(truth))
+    (folder / "config.yaml").write_text(f"seed: {seed}\n")
+    (folder / "train.log").write_text("training\n")
+    (folder / ".hydra").mkdir()
+    choices = {"hydra": {"runtime": {"choices": {"objective": objective, "prompt": prompt}}}}
+    (folder / ".hydra" / "hydra.yaml").write_text(json.dumps(choices))
+    overrides = ["experiment=mini_speechocean762", f"prompt={prompt}", f"objective={objective}", f"seed={seed}"]
+    (folder / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))
+    (folder / "adapter").mkdir()
+    return folder
+
+
+def test_an_added_run_is_named_by_its_choices_and_its_table_row_gives_its_command(tmp_path):
+    runs_dir = tmp_path / "real_data"
+    added = add_run(finished_run(tmp_path / "2026-12-01_10-00-00", "regression", "multi", 7), runs_dir)
+    assert added == runs_dir / "regression-multi-seed7"
+    assert sorted(p.name for p in added.iterdir()) == sorted([*EVIDENCE, "overrides.yaml"])  # no adapter
+    tables = results_tables(load_runs(runs_dir), resamples=20)
+    command = "python train.py experiment=mini_speechocean762 prompt=multi objective=regression seed=7"
+    assert f"| regression-multi-seed7 | `{command}` |" in tables.splitlines()
+    with pytest.raises(FileExistsError, match="regression-multi-seed7 exists"):
+        add_run(tmp_path / "2026-12-01_10-00-00", runs_dir)
+
+
+def test_adding_an_unfinished_run_names_what_it_lacks(tmp_path):
+    folder = finished_run(tmp_path / "run", "fa", "multi", 1)
+    (folder / "metrics.json").unlink()
+    (folder / ".hydra" / "overrides.yaml").unlink()
+    with pytest.raises(FileNotFoundError, match=r"no metrics.json, .hydra/overrides.yaml"):
+        add_run(folder, tmp_path / "real_data")
+    assert not (tmp_path / "real_data").exists()
