@@ -1,6 +1,7 @@
 """The development split: held-out training speakers, evaluated during training, best checkpoint kept."""
 
 import json
+import logging
 
 import pytest
 import torch
@@ -75,14 +76,23 @@ DEV_SELECTION = [
 ]
 
 
-def test_training_keeps_the_checkpoint_best_on_the_dev_split(compose):
+def test_training_keeps_the_checkpoint_best_on_the_dev_split(compose, caplog):
     job = build_job(compose("train", overrides("regression", 3, "prompt=sentence", *DEV_SELECTION)))
-    training.run(job)
+    with caplog.at_level(logging.INFO, logger="apa.training.trainer"):
+        training.run(job)
     checkpoints = job.output_dir / "checkpoints"
     state = json.loads((checkpoints / "checkpoint-3" / "trainer_state.json").read_text())
     evaluations = [e for e in state["log_history"] if "eval_dev/sentence/total/rmse" in e]
     assert [e["step"] for e in evaluations] == [1, 2, 3]  # the dev split was scored at every evaluation
     assert all("eval_dev/sentence/fluency/pcc" in e for e in evaluations)  # every aspect the prompt asks for
+    assert all(e["eval_dev/sentence/total/sd_reference"] > 0 <= e["eval_dev/sentence/total/sd"] for e in evaluations)
+    headlines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dev split at step")]
+    assert [h.split(":")[0] for h in headlines] == [f"dev split at step {step}" for step in (1, 2, 3)]
+    first = evaluations[0]
+    assert headlines[0].endswith(
+        f"sentence/total/rmse {first['eval_dev/sentence/total/rmse']:.3f}, sd of predictions "
+        f"{first['eval_dev/sentence/total/sd']:.2f} (references {first['eval_dev/sentence/total/sd_reference']:.2f})"
+    )
     best = max(evaluations, key=lambda e: e["eval_dev/sentence/total/rmse"])
     assert state["best_metric"] == pytest.approx(best["eval_dev/sentence/total/rmse"])
     assert state["best_model_checkpoint"].endswith(f"checkpoint-{best['step']}")

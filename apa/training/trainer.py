@@ -9,6 +9,7 @@ With a development split, the Trainer's evaluation decodes it and scores it as t
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import defaultdict
@@ -22,8 +23,11 @@ from torch import nn
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from apa.evaluation.metrics import SPREADS
 from apa.objectives import Objective, ObjectiveOutput
 from apa.training.checkpoints import AtomicCheckpoints
+
+log = logging.getLogger(__name__)
 
 
 class Scorer(nn.Module):
@@ -69,7 +73,7 @@ class ScoringTrainer(AtomicCheckpoints, Trainer):
     (averaged between logging steps, and across processes) and the throughput."""
 
     loss_is_scaled_for_ga = False  # objectives return batch means
-    DEV_METRICS = ("pcc", "scc", "rmse")  # what each evaluation logs of the dev report
+    DEV_METRICS = ("pcc", "scc", "rmse", *SPREADS)  # what each evaluation logs of the dev report
 
     def __init__(
         self,
@@ -128,8 +132,17 @@ class ScoringTrainer(AtomicCheckpoints, Trainer):
             if name.rsplit("/", 1)[-1] in self.DEV_METRICS
         }
         self.log(metrics)
+        log.info("dev split at step %d: %s", self.state.global_step, self.headline(scores))
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+    def headline(self, scores: dict[str, float | None]) -> str:
+        """The selection metric and the spread of its aspect's predictions, for the training log."""
+        name = (self.args.metric_for_best_model or "dev/sentence/total/pcc").removeprefix("dev/")
+        aspect = name.rsplit("/", 1)[0]
+        value, sd, sd_reference = (scores.get(key) for key in (name, *(f"{aspect}/{s}" for s in SPREADS)))
+        headline = f"{name} {'undefined' if value is None else f'{value:.3f}'}"
+        return headline if sd is None else f"{headline}, sd of predictions {sd:.2f} (references {sd_reference:.2f})"
 
     def _load_best_model(self) -> None:
         self._load_from_checkpoint(self.state.best_model_checkpoint)
