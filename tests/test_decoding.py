@@ -197,3 +197,23 @@ def test_chunks_with_different_phone_counts_leave_only_those_phones_missing():
     fewer_words = Scores(words=(WordScores("", phones=("B", "IH1"), phones_accuracy=(2.0, 2.0)),))
     unpaired = average([one, fewer_words])  # phone-only words have no text to pair them by
     assert [w.phones_accuracy for w in unpaired.words] == [(None, None), (None,)]
+
+
+def test_decoding_runs_with_the_adapters_merged_and_leaves_them_unmerged(multi_setup, test_utterances, compose):
+    from hydra.utils import instantiate
+
+    from apa.models import apply_lora, lora_modules
+
+    model, processor, prompt, table = multi_setup
+    peft_model = apply_lora(model, instantiate(compose("train", ["model=tiny"]).lora))
+    layers = [peft_model.get_submodule(name) for name in lora_modules(peft_model)]
+    seen = []
+
+    class Spy(SlotDecoder):
+        def decode(self, model, processor, prompt, batch):
+            seen.append(all(layer.merged for layer in layers))
+            return super().decode(model, processor, prompt, batch)
+
+    Spy(batch_size=2).predict(peft_model, processor, prompt, test_utterances, table)
+    assert seen == [True, True]  # four utterances, two batches, both merged
+    assert not any(layer.merged for layer in layers)

@@ -34,6 +34,7 @@ from apa.models.batching import Collator
 from apa.models.encoding import Encoded, PromptEncoder
 from apa.models.forward import embed, encode_audio, hidden_states, logits, qwen2_audio, slot_hidden
 from apa.models.heads import get_head
+from apa.models.lora import merged_adapter
 from apa.models.score_tokens import read_classes, score_token_ids
 from apa.prompts import Prompt, Rendered
 from apa.prompts.slots import blank, fill
@@ -116,7 +117,8 @@ def batches(sequence: list, size: int, description: str) -> Iterator[list]:
 
 
 class Decoder:
-    """Base class: ``predict`` decodes every chunk of every utterance and averages the chunks."""
+    """Base class: ``predict`` decodes every chunk of every utterance and averages the chunks, with
+    the model's adapters merged into its weights meanwhile."""
 
     name: ClassVar[str]
 
@@ -134,9 +136,10 @@ class Decoder:
     ) -> dict[str, Prediction]:
         model.eval()
         decoded: dict[str, list[Prediction]] = {}
-        for batch in batches(items(utterances, features), self.batch_size, f"Decoding ({self.name})"):
-            for item, prediction in zip(batch, self.decode(model, processor, prompt, batch), strict=True):
-                decoded.setdefault(item.utterance.id, []).append(prediction)
+        with merged_adapter(model):
+            for batch in batches(items(utterances, features), self.batch_size, f"Decoding ({self.name})"):
+                for item, prediction in zip(batch, self.decode(model, processor, prompt, batch), strict=True):
+                    decoded.setdefault(item.utterance.id, []).append(prediction)
         return {
             uid: Prediction(average([p.scores for p in chunks]), "\n---\n".join(p.answer or "" for p in chunks) or None)
             for uid, chunks in decoded.items()

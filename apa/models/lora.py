@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from peft import LoraConfig, PeftModel, get_peft_model
 from peft.tuners.lora import LoraLayer
+from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -50,3 +53,20 @@ def apply_lora(model: nn.Module, config: LoraConfig) -> PeftModel:
         100 * counts["parameters/trainable"] / counts["parameters/total"],
     )
     return peft_model
+
+
+@contextmanager
+def merged_adapter(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` with its adapters folded into the base weights while inside, unfolded on the way
+    out (PEFT's ``merge_adapter`` / ``unmerge_adapter``, as TRL generates with during training).
+    Decoding then costs one product per adapted layer instead of three: 210 fewer small products
+    per generated token on ``mini``. A model without adapters, or already merged, is left as it is."""
+    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+    if not isinstance(model, PeftModel) or not layers or any(layer.merged for layer in layers):
+        yield model
+        return
+    model.merge_adapter()
+    try:
+        yield model
+    finally:
+        model.unmerge_adapter()
