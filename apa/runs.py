@@ -40,6 +40,7 @@ PREDICTIONS = "predictions.json"
 REFERENCES = "references.json"
 ANSWERS = "answers.json"
 METRICS = "metrics.json"
+REPORT = "report.md"  # the metrics as a markdown table
 UNTRAINED_DIR = "untrained"
 ADAPTER_CONFIG = "adapter_config.json"  # PEFT's names, in adapter/ and in every checkpoint
 ADAPTER_WEIGHTS = "adapter_model.safetensors"

@@ -31,7 +31,7 @@ from apa.data.scales import ASPECTS
 from apa.evaluation.comparison import Run, load_run
 from apa.evaluation.metrics import paired_bootstrap
 from apa.evaluation.report import HEADINGS, SHORT, number
-from apa.runs import METRICS, PREDICTIONS, REFERENCES, RUN_CONFIG
+from apa.runs import METRICS, PREDICTIONS, REFERENCES, REPORT, RUN_CONFIG
 from bench.common import ROOT, replace_section
 
 RUNS_DIR = ROOT / "bench" / "real_data"
@@ -39,7 +39,7 @@ SECTION = "real-data"  # <!-- real-data:start --> ... <!-- real-data:end --> in 
 BEST_BY = "sentence/total/pcc"
 RUN_NAME = re.compile(r"(?P<recipe>.+)-seed(?P<seed>\d+)$")
 OVERRIDES = "overrides.yaml"  # Hydra's record of the command line, from the run's .hydra/
-EVIDENCE = (RUN_CONFIG, PREDICTIONS, REFERENCES, METRICS, "report.md", "train.log")
+EVIDENCE = (RUN_CONFIG, PREDICTIONS, REFERENCES, METRICS, REPORT, "train.log")  # train.log: Hydra's job log
 # PCC on the full speechocean762 test set (2,500 utterances), as published.
 ANCHORS = {
     "GOPT (Gong et al. 2022)": {"phone/accuracy": 0.612, "word/accuracy": 0.533, "sentence/total": 0.742},

@@ -28,6 +28,7 @@ LAYOUT = {
     runs.REFERENCES,
     runs.ANSWERS,
     runs.METRICS,
+    runs.REPORT,
     runs.UNTRAINED_DIR,
 }
 SOURCES = [*sorted((PROJECT_ROOT / "apa").rglob("*.py")), PROJECT_ROOT / "train.py", PROJECT_ROOT / "evaluate.py"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from apa.data.records import Scores
 from apa.data.scales import ASPECTS
 from apa.evaluation.metrics import Report, metric_names
-from apa.runs import METRICS
+from apa.runs import METRICS, REPORT
 
 # The papers' column order: phone, word, then utterance (sentence) aspects.
 COLUMNS = (
@@ -96,5 +96,5 @@ def write_report(output_dir: Path, report: Report, extra: Mapping | None = None)
     output_dir.mkdir(parents=True, exist_ok=True)
     data = report.to_json() | dict(extra or {})
     write_json(output_dir / METRICS, data)
-    (output_dir / "report.md").write_text(markdown_table(report), encoding="utf-8")
+    (output_dir / REPORT).write_text(markdown_table(report), encoding="utf-8")
     return data
