@@ -61,8 +61,7 @@ def merged_adapter(model: nn.Module) -> Iterator[nn.Module]:
     out (PEFT's ``merge_adapter`` / ``unmerge_adapter``, as TRL generates with during training).
     Decoding then costs one product per adapted layer instead of three: 210 fewer small products
     per generated token on ``mini``. A model without adapters, or already merged, is left as it is."""
-    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
-    if not isinstance(model, PeftModel) or not layers or any(layer.merged for layer in layers):
+    if not isinstance(model, PeftModel) or any(m.merged for m in model.modules() if isinstance(m, BaseTunerLayer)):
         yield model
         return
     model.merge_adapter()
