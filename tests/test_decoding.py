@@ -1,12 +1,17 @@
 """Decoding strategies on the tiny model: slots agree with forced generation, never miss a score."""
 
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
+import soundfile
 import torch
 
-from apa.data import FeatureCache, Scores, WordScores
+from apa.data import SAMPLE_RATE, FeatureCache, Scores, WordScores, load_audio
 from apa.data.scales import scale_of
-from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder, evaluate
-from apa.evaluation.decoding import average, end_of_answer_ids
+from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder, decoding, evaluate
+from apa.evaluation.decoding import average, end_of_answer_ids, items
 from apa.models.encoding import PromptEncoder
 from apa.models.heads import ScoreHead, attach_head
 from apa.models.score_tokens import score_token_ids
@@ -122,6 +127,52 @@ def test_regression_decoder_reads_each_aspects_output_on_its_scale_clamped(multi
             assert values == pytest.approx([expected] * counts[granularity], abs=1e-5), name
 
 
+def test_generation_matches_the_stock_generate(multi_setup, test_utterances):
+    """Same greedy answers as Qwen2-Audio's own generate, in a left-padded batch of unequal prompts."""
+    model, processor, prompt, table = multi_setup
+    tokenizer, utterances = processor.tokenizer, test_utterances[:3]
+    inputs = decoding.prompt_inputs(model, processor, prompt, items(utterances, table))
+    assert len(set(inputs["attention_mask"].sum(-1).tolist())) > 1  # the padding is exercised
+    stock = model.generate(
+        input_ids=inputs["input_ids"],
+        attention_mask=inputs["attention_mask"],
+        input_features=inputs["input_features"],
+        feature_attention_mask=inputs["feature_attention_mask"],
+        max_new_tokens=10,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=end_of_answer_ids(tokenizer, PromptEncoder(tokenizer, prompt)),
+    )[:, inputs["input_ids"].shape[1] :]
+    expected = dict(
+        zip(
+            [item.utterance.id for item in items(utterances, table)],
+            tokenizer.batch_decode(stock, skip_special_tokens=True),
+            strict=True,
+        )
+    )
+    decoded = GenerationDecoder(batch_size=3, max_new_tokens=10).predict(model, processor, prompt, utterances, table)
+    assert list(decoded) == [u.id for u in utterances]  # in the order asked for
+    assert {uid: p.answer for uid, p in decoded.items()} == expected
+    assert all(answer for answer in expected.values())
+
+
+def test_decoding_batches_like_lengths_and_keeps_each_utterances_chunks_in_order(tiny, test_utterances, tmp_path):
+    _, processor = tiny
+    long_path = tmp_path / "long.wav"  # 65 s: three chunks
+    soundfile.write(long_path, np.tile(load_audio(test_utterances[0].audio), 30)[: 65 * SAMPLE_RATE], SAMPLE_RATE)
+    utterances = [*test_utterances, dataclasses.replace(test_utterances[0], id="long", audio=long_path)]
+    table = FeatureCache(str(tmp_path / "cache")).load(utterances, processor.feature_extractor)
+    ordered = items(utterances, table)
+    assert len(ordered) == len(utterances) + 2
+    lengths = [len(item.utterance.text) for item in ordered]
+    assert lengths == sorted(lengths) and lengths != [len(u.text) for u in utterances]
+    for utterance in utterances:
+        chunks = [item.chunk for item in ordered if item.utterance.id == utterance.id]
+        expected = table.chunks(utterance.id)
+        assert [c.mel_frames for c in chunks] == [c.mel_frames for c in expected]
+        assert all(np.array_equal(c.features, e.features) for c, e in zip(chunks, expected, strict=True))
+
+
 def test_generation_of_an_untrained_model_counts_as_missing(multi_setup, test_utterances):
     model, processor, prompt, table = multi_setup
     decoder = GenerationDecoder(batch_size=2, max_new_tokens=6)
@@ -147,7 +198,7 @@ def test_an_answer_cut_at_the_token_limit_loses_its_last_word_not_a_digit(
     answer = tokenizer("Sentence Scores: 8 7 6 10 1", add_special_tokens=False)["input_ids"]
     stop = end_of_answer_ids(tokenizer, PromptEncoder(tokenizer, prompt))[0]
     generated = torch.tensor([[*answer, stop] if stopped else answer])
-    monkeypatch.setattr(model, "generate", lambda input_ids, **_: torch.cat([input_ids, generated], dim=1))
+    monkeypatch.setattr(decoding, "text_generator", lambda _: SimpleNamespace(generate=lambda **_: generated))
     decoded = GenerationDecoder(batch_size=1).predict(model, processor, prompt, test_utterances[:1], table)
     (prediction,) = decoded.values()
     scores = prediction.scores

@@ -32,7 +32,16 @@ from apa.data.scales import ASPECTS, ZERO_TO_TEN
 from apa.evaluation.pairing import align
 from apa.models.batching import Collator
 from apa.models.encoding import Encoded, PromptEncoder
-from apa.models.forward import embed, encode_audio, hidden_states, logits, qwen2_audio, slot_hidden
+from apa.models.forward import (
+    embed,
+    encode_audio,
+    hidden_states,
+    input_embeddings,
+    logits,
+    qwen2_audio,
+    slot_hidden,
+    text_generator,
+)
 from apa.models.heads import get_head
 from apa.models.lora import merged_adapter
 from apa.models.score_tokens import read_classes, score_token_ids
@@ -54,7 +63,11 @@ class Item:
 
 
 def items(utterances: list[Utterance], features: FeatureTable) -> list[Item]:
-    return [Item(u, chunk) for u in utterances for chunk in features.chunks(u.id)]
+    """Every chunk of every utterance, shortest text first, so that a batch holds prompts and answers
+    of like lengths (less padding; a generating batch stops with its longest answer). The sort is
+    stable and the key the utterance's, so each utterance's chunks stay in order."""
+    by_length = sorted(utterances, key=lambda u: len(u.text))
+    return [Item(u, chunk) for u in by_length for chunk in features.chunks(u.id)]
 
 
 def _mean(values) -> float | None:
@@ -111,6 +124,11 @@ def _average_word(word: WordScores, others: list[WordScores], n_chunks: int) -> 
     )
 
 
+def combined(chunks: list[Prediction]) -> Prediction:
+    """One utterance's prediction from its chunks': scores averaged, answers joined."""
+    return Prediction(average([p.scores for p in chunks]), "\n---\n".join(p.answer or "" for p in chunks) or None)
+
+
 def batches(sequence: list, size: int, description: str) -> Iterator[list]:
     for start in tqdm(range(0, len(sequence), size), desc=description, unit="batch"):
         yield sequence[start : start + size]
@@ -140,10 +158,7 @@ class Decoder:
             for batch in batches(items(utterances, features), self.batch_size, f"Decoding ({self.name})"):
                 for item, prediction in zip(batch, self.decode(model, processor, prompt, batch), strict=True):
                     decoded.setdefault(item.utterance.id, []).append(prediction)
-        return {
-            uid: Prediction(average([p.scores for p in chunks]), "\n---\n".join(p.answer or "" for p in chunks) or None)
-            for uid, chunks in decoded.items()
-        }
+        return {u.id: combined(decoded[u.id]) for u in utterances if u.id in decoded}  # in their order
 
     def decode(self, model, processor, prompt, batch: list[Item]) -> list[Prediction]:
         raise NotImplementedError
@@ -163,27 +178,30 @@ class GenerationDecoder(Decoder):
 
     def decode(self, model, processor, prompt, batch):
         tokenizer = processor.tokenizer
-        encoder = PromptEncoder(tokenizer, prompt)
-        rows = [
-            Encoded(tuple(ids), len(ids), Rendered("", ()), ())
-            for ids in (encoder.prompt_ids(item.utterance, item.chunk.mel_frames) for item in batch)
-        ]
-        inputs = to_device(_collate(processor, prompt, rows, batch, padding_side="left"), model)
-        stop_ids = end_of_answer_ids(tokenizer, encoder)  # an answer without one was cut at max_new_tokens
-        output = model.generate(
-            input_ids=inputs["input_ids"],
+        inputs = prompt_inputs(model, processor, prompt, batch)
+        stop_ids = end_of_answer_ids(tokenizer, PromptEncoder(tokenizer, prompt))  # none: cut at the limit
+        generated = text_generator(model).generate(  # from embeddings: the output is the new tokens only
+            inputs_embeds=input_embeddings(model, inputs),
             attention_mask=inputs["attention_mask"],
-            input_features=inputs["input_features"],
-            feature_attention_mask=inputs["feature_attention_mask"],
             max_new_tokens=self.max_new_tokens,
             do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=stop_ids,
+            cache_implementation="static",  # preallocated: a growing cache copies itself at every step
         )
-        generated = output[:, inputs["input_ids"].shape[1] :]
         answers = tokenizer.batch_decode(generated, skip_special_tokens=True)
         cut = ~torch.isin(generated, torch.tensor(stop_ids, device=generated.device)).any(dim=-1)
         return [Prediction(prompt.parse(answer, cut=bool(c)), answer) for answer, c in zip(answers, cut, strict=True)]
+
+
+def prompt_inputs(model, processor, prompt: Prompt, batch: list[Item]) -> dict[str, torch.Tensor]:
+    """The batch's prompts (no answers) left-padded, with their audio, on the model's device."""
+    encoder = PromptEncoder(processor.tokenizer, prompt)
+    rows = [
+        Encoded(tuple(ids), len(ids), Rendered("", ()), ())
+        for ids in (encoder.prompt_ids(item.utterance, item.chunk.mel_frames) for item in batch)
+    ]
+    return to_device(_collate(processor, prompt, rows, batch, padding_side="left"), model)
 
 
 def end_of_answer_ids(tokenizer, encoder: PromptEncoder) -> list[int]:

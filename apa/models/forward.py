@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from peft import PeftModel
 from torch import nn
-from transformers import Qwen2AudioForConditionalGeneration
+from transformers import AutoModelForCausalLM, GenerationMixin, Qwen2AudioForConditionalGeneration
 from transformers.masking_utils import create_bidirectional_mask
 
 
@@ -85,10 +85,28 @@ def hidden_states(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Ten
     """Last hidden states (rows, length, hidden) of ``batch``: ``input_ids``, ``attention_mask``,
     ``input_features`` and ``feature_attention_mask`` (or ``audio_states`` and ``audio_lengths``), one
     per audio, and ``audio_index`` (row -> audio)."""
-    audio = audio_embeddings(model, batch)
-    embeddings = embed(model, batch["input_ids"], audio, batch["audio_index"])
     language_model = qwen2_audio(model).model.language_model
-    return language_model(inputs_embeds=embeddings, attention_mask=batch["attention_mask"]).last_hidden_state
+    return language_model(
+        inputs_embeds=input_embeddings(model, batch), attention_mask=batch["attention_mask"]
+    ).last_hidden_state
+
+
+def input_embeddings(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Embeddings (rows, length, hidden) of ``batch`` (as :func:`hidden_states` takes it), audio in place."""
+    return embed(model, batch["input_ids"], audio_embeddings(model, batch), batch["audio_index"])
+
+
+def text_generator(model: nn.Module) -> GenerationMixin:
+    """Qwen2-Audio's language model and LM head as a text causal LM (the same modules, nothing
+    copied), to ``generate`` from :func:`input_embeddings`. Its forward applies the head at the last
+    position only; the stock forward computes the whole vocabulary's logits at every prompt position
+    (on ``mini``, most of a batch's prefill and 150k floats per position of memory)."""
+    core = qwen2_audio(model)
+    with torch.device("meta"):  # the skeleton only: its two modules are replaced below
+        causal = AutoModelForCausalLM.from_config(core.config.text_config)
+    causal.model = core.model.language_model
+    causal.lm_head = model.get_output_embeddings()
+    return causal.eval()
 
 
 def logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
