@@ -13,12 +13,17 @@ the command behind each row. Each table gives PCC and
 SCC with their 95% intervals, RMSE, the spread of the predictions beside the references', and the
 paired-bootstrap difference from the best run (the highest sentence total PCC) on the same
 utterances; runs of one recipe with several seeds get a row of their seed-to-seed spread; the
-published anchors, measured on the full 2,500-utterance test set, close each table.
+published anchors, measured on the full 2,500-utterance test set, close each table. A last table
+gives each run's mean predicted sentence total per band of the reference total, which shows where
+a compressed spread comes from.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import collections
+import itertools
 import re
 import shutil
 import statistics
@@ -40,6 +45,7 @@ BEST_BY = "sentence/total/pcc"
 RUN_NAME = re.compile(r"(?P<recipe>.+)-seed(?P<seed>\d+)$")
 OVERRIDES = "overrides.yaml"  # Hydra's record of the command line, from the run's .hydra/
 EVIDENCE = (RUN_CONFIG, PREDICTIONS, REFERENCES, METRICS, REPORT, "train.log")  # train.log: Hydra's job log
+BANDS = (0, 5, 7, 8, 9, 10)  # edges of the reference sentence-total bands of the calibration table
 # PCC on the full speechocean762 test set (2,500 utterances), as published.
 ANCHORS = {
     "GOPT (Gong et al. 2022)": {"phone/accuracy": 0.612, "word/accuracy": 0.533, "sentence/total": 0.742},
@@ -152,6 +158,39 @@ def granularity_table(granularity: str, runs: list[Run], comparisons: dict[str, 
     return [*lines, ""]
 
 
+def band_index(value: float, bands: tuple[float, ...]) -> int:
+    """Which band of ``bands`` (edges; the last band closed) ``value`` falls in."""
+    return min(bisect.bisect_right(bands, value), len(bands) - 1) - 1
+
+
+def calibration_table(runs: list[Run], bands: tuple[float, ...] = BANDS) -> list[str]:
+    """Mean predicted sentence total per band of the reference total (the runs share references),
+    under the references' own mean per band: where a compressed spread comes from."""
+    references = {uid: r.total for uid, r in runs[0].references.items() if r.total is not None}
+    band = {uid: band_index(total, bands) for uid, total in references.items()}
+    counts = collections.Counter(band.values())
+    labels = [f"{lower:g}-{upper:g} (n={counts[b]})" for b, (lower, upper) in enumerate(itertools.pairwise(bands))]
+
+    def row(name: str, totals: dict[str, float | None]) -> str:
+        grouped: dict[int, list[float]] = collections.defaultdict(list)
+        for uid, total in totals.items():
+            if uid in band and total is not None:
+                grouped[band[uid]].append(total)
+        means = [statistics.mean(grouped[b]) if grouped[b] else None for b in range(len(labels))]
+        return f"| {name} | " + " | ".join(number(mean, 2) for mean in means) + " |"
+
+    return [
+        "**Sentence total by reference band**: the mean prediction in each band of the reference total "
+        "(a calibrated scorer's follows the references' row)",
+        "",
+        "| run | " + " | ".join(labels) + " |",
+        "|---" + "|---" * len(labels) + "|",
+        row("references", references),
+        *(row(run.name, {uid: p.total for uid, p in run.predictions.items()}) for run in runs),
+        "",
+    ]
+
+
 def results_tables(runs: list[Run], resamples: int = 1000, seed: int = 0) -> str:
     best = runs[0]
     comparisons = {
@@ -170,6 +209,7 @@ def results_tables(runs: list[Run], resamples: int = 1000, seed: int = 0) -> str
     ]
     for granularity in ("phone", "word", "sentence"):
         lines += granularity_table(granularity, runs, comparisons)
+    lines += calibration_table(runs)
     return "\n".join(lines)
 
 

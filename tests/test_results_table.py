@@ -10,7 +10,7 @@ from apa.data import Scores, WordScores
 from apa.data.records import read_scores
 from apa.evaluation.metrics import evaluate
 from apa.evaluation.report import predictions_json, write_json, write_report
-from bench.results_table import EVIDENCE, RUNS_DIR, add_run, load_runs, results_tables
+from bench.results_table import EVIDENCE, RUNS_DIR, add_run, calibration_table, load_runs, results_tables
 
 SPEED_RUNS = RUNS_DIR.parent / "speed"  # the same recipe before each speed-up (BENCHMARKS.md, Training speed)
 COMMITTED = sorted(
@@ -131,3 +131,14 @@ def test_adding_an_unfinished_run_names_what_it_lacks(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no metrics.json, .hydra/overrides.yaml"):
         add_run(folder, tmp_path / "real_data")
     assert not (tmp_path / "real_data").exists()
+
+
+def test_the_calibration_table_gives_each_bands_mean_prediction_under_the_references(tmp_path):
+    truth = np.array([2.0, 4.0, 5.0, 6.0, 7.5, 8.0, 8.5, 9.0, 10.0, 10.0])
+    compressed = 7 + 0.5 * (truth - 7)  # a scorer that halves the spread around 7
+    write_run(tmp_path / "compressed-multi-seed1", scores(compressed), scores(truth))
+    (run,) = load_runs(tmp_path)
+    lines = calibration_table([run], bands=(0, 5, 8, 10))
+    assert lines[2] == "| run | 0-5 (n=2) | 5-8 (n=3) | 8-10 (n=5) |"  # 5 and 8 open their band, 10 closes the last
+    assert lines[4] == "| references | 3.00 | 6.17 | 9.10 |"
+    assert lines[5] == "| compressed-multi-seed1 | 5.00 | 6.58 | 8.05 |"
