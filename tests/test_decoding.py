@@ -156,6 +156,16 @@ def test_generation_matches_the_stock_generate(multi_setup, test_utterances):
     assert all(answer for answer in expected.values())
 
 
+def test_generation_runs_under_the_trainings_autocast(multi_setup, test_utterances):
+    """The dev split is decoded inside the Trainer's bf16 autocast: the cache takes bf16 keys."""
+    model, processor, prompt, table = multi_setup
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        decoded = GenerationDecoder(batch_size=2, max_new_tokens=4).predict(
+            model, processor, prompt, test_utterances[:2], table
+        )
+    assert len(decoded) == 2 and all(p.answer for p in decoded.values())
+
+
 def test_decoding_batches_like_lengths_and_keeps_each_utterances_chunks_in_order(tiny, test_utterances, tmp_path):
     _, processor = tiny
     long_path = tmp_path / "long.wav"  # 65 s: three chunks

@@ -187,7 +187,6 @@ class GenerationDecoder(Decoder):
             do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=stop_ids,
-            cache_implementation="static",  # preallocated: a growing cache copies itself at every step
         )
         answers = tokenizer.batch_decode(generated, skip_special_tokens=True)
         cut = ~torch.isin(generated, torch.tensor(stop_ids, device=generated.device)).any(dim=-1)
