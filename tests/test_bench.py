@@ -90,3 +90,14 @@ def test_quick_benchmark_runs(tmp_path, apa_cache):
     assert numbers["scoring_multi_slot_unparseable_rate"] == 0.0
     assert START in report.read_text() and "| measurement | tiny |" in report.read_text()
     assert table(numbers) in report.read_text()  # the report shows the very numbers results.json holds
+
+
+def test_generation_benchmark_times_both_paths_on_the_same_tokens(apa_cache, speechocean762):
+    from bench.generation import benchmark
+
+    overrides = ["model=tiny", f"data.root={speechocean762}", f"paths.cache_dir={apa_cache}"]
+    (row,) = benchmark(overrides, utterances=3, tokens=[4], batch_sizes=[2], repeats=1)
+    assert (row["tokens"], row["batch_size"], row["utterances"]) == (4, 2, 3)
+    assert row["same_tokens"]  # the two paths generate the same greedy tokens
+    assert row["stock_seconds_per_utterance"] > 0 and row["apa_seconds_per_utterance"] > 0
+    assert row["speedup"] == pytest.approx(row["stock_seconds_per_utterance"] / row["apa_seconds_per_utterance"])
