@@ -1,7 +1,9 @@
 """The development split: held-out training speakers, evaluated during training, best checkpoint kept."""
 
+import importlib
 import json
 import logging
+from dataclasses import replace
 
 import pytest
 import torch
@@ -101,6 +103,27 @@ def test_training_keeps_the_checkpoint_best_on_the_dev_split(compose, caplog):
     assert kept.keys() == final.keys()
     assert all(torch.equal(kept[name], final[name]) for name in kept)  # the saved adapter is the best one
     assert best["step"] < 3  # ... and not simply the last
+
+
+def test_with_no_defined_dev_metric_the_last_adapter_is_kept_and_said_so(compose, caplog, monkeypatch):
+    """A constant prediction leaves the PCC undefined at every evaluation: nothing is "best"."""
+    run_module = importlib.import_module("apa.training.run")  # the module; apa.training.run is its function
+    scored = run_module.evaluate
+
+    def undefined(*arguments, **options):
+        report = scored(*arguments, **options)
+        return replace(report, metrics=dict.fromkeys(report.metrics))
+
+    monkeypatch.setattr(run_module, "evaluate", undefined)
+    job = build_job(compose("train", overrides("regression", 2, "prompt=sentence", *DEV_SELECTION)))
+    with caplog.at_level(logging.WARNING, logger="apa.training.run"):
+        training.run(job)
+    state = json.loads((job.output_dir / "checkpoints" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["best_model_checkpoint"] is None
+    assert any("the last step's adapter is kept" in r.getMessage() for r in caplog.records)
+    kept = load_file(job.output_dir / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors")
+    final = adapter(job.output_dir)
+    assert all(torch.equal(kept[name], final[name]) for name in kept)
 
 
 def test_evaluation_without_a_dev_split_fails_before_the_model_loads(compose, monkeypatch):

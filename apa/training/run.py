@@ -214,6 +214,12 @@ def run(job: TrainJob) -> float | None:
             best = {"dev/best_metric": trainer.state.best_metric, "dev/best_step": trainer.state.best_global_step}
             log.info("kept %s, the best on the dev split (%s)", trainer.state.best_model_checkpoint, best)
             tracker.summarize(best)
+        elif args.load_best_model_at_end:
+            log.warning(
+                "no dev evaluation gave %s a value (a constant or unparseable prediction leaves a correlation "
+                "undefined): the last step's adapter is kept",
+                args.metric_for_best_model,
+            )
         trainer.save_model(str(run_dir / ADAPTER_DIR))
         log.info("adapter fingerprint %s (process %d)", adapter_fingerprint(peft_model), args.process_index)
         tracker.summarize({"train/final_loss": result.training_loss})
