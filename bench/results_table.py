@@ -1,6 +1,7 @@
 """BENCHMARKS.md's real-speech results: one table per granularity from the committed runs.
 
     python -m bench.results_table --add outputs/mini_speechocean762/runs/<time>   # commit a finished run
+    python -m bench.results_table --add outputs/evaluate/runs/<time>   # evaluate.py checkpoint=RUN decoding=...
     python -m bench.results_table            # rewrite the section between the markers
     python -m bench.results_table --print    # only print it
 
@@ -36,7 +37,7 @@ from apa.data.scales import ASPECTS
 from apa.evaluation.comparison import Run, load_run
 from apa.evaluation.metrics import paired_bootstrap
 from apa.evaluation.report import HEADINGS, SHORT, number
-from apa.runs import METRICS, PREDICTIONS, REFERENCES, REPORT, RUN_CONFIG
+from apa.runs import ANSWERS, METRICS, PREDICTIONS, REFERENCES, REPORT, RUN_CONFIG
 from bench.common import ROOT, replace_section
 
 RUNS_DIR = ROOT / "bench" / "real_data"
@@ -44,7 +45,8 @@ SECTION = "real-data"  # <!-- real-data:start --> ... <!-- real-data:end --> in 
 BEST_BY = "sentence/total/pcc"
 RUN_NAME = re.compile(r"(?P<recipe>.+)-seed(?P<seed>\d+)$")
 OVERRIDES = "overrides.yaml"  # Hydra's record of the command line, from the run's .hydra/
-EVIDENCE = (RUN_CONFIG, PREDICTIONS, REFERENCES, METRICS, REPORT, "train.log")  # train.log: Hydra's job log
+RESULTS = (PREDICTIONS, REFERENCES, METRICS, REPORT)
+EVIDENCE = (RUN_CONFIG, *RESULTS, "train.log")  # a train.py run's; train.log: Hydra's job log
 BANDS = (0, 5, 7, 8, 9, 10)  # edges of the reference sentence-total bands of the calibration table
 # PCC on the full speechocean762 test set (2,500 utterances), as published.
 ANCHORS = {
@@ -69,31 +71,65 @@ def load_runs(folder: Path = RUNS_DIR) -> list[Run]:
 
 
 def add_run(run_dir: Path, runs_dir: Path = RUNS_DIR) -> Path:
-    """Copy a finished train.py run's evidence into ``runs_dir/<objective>-<prompt>-seed<N>``, the
-    name taken from the choices Hydra recorded; the adapter and checkpoints stay behind."""
-    hydra_dir = run_dir / ".hydra"
-    missing = [name for name in EVIDENCE if not (run_dir / name).is_file()]
-    missing += [f".hydra/{name}" for name in ("hydra.yaml", OVERRIDES) if not (hydra_dir / name).is_file()]
+    """Copy a finished run's evidence into ``runs_dir``; the adapter and checkpoints stay behind.
+
+    A train.py run becomes ``<objective>-<prompt>-seed<N>`` (the choices Hydra recorded). An
+    ``evaluate.py checkpoint=RUN`` run, the same model decoded another way, becomes that run's name
+    followed by its decoding (``ce-multi-seed42-slots_soft``); its config.yaml is the training
+    run's with the decoding it chose."""
+    script = hydra_job(run_dir)
+    config_file = ".hydra/config.yaml" if script == "evaluate" else RUN_CONFIG
+    evidence = (*RESULTS, f"{script}.log")
+    required = [*evidence, config_file, f".hydra/{OVERRIDES}"]
+    missing = [name for name in required if not (run_dir / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"{run_dir}: no {', '.join(missing)}; is this a finished train.py run?")
-    choices = yaml.safe_load((hydra_dir / "hydra.yaml").read_text())["hydra"]["runtime"]["choices"]
-    seed = yaml.safe_load((run_dir / RUN_CONFIG).read_text())["seed"]
-    target = runs_dir / f"{choices['objective']}-{choices['prompt']}-seed{seed}"
+        raise FileNotFoundError(f"{run_dir}: no {', '.join(missing)}; is this a finished train.py or evaluate.py run?")
+    config = yaml.safe_load((run_dir / config_file).read_text())
+    if script == "evaluate":
+        trained, decoding = Path(config["checkpoint"]), config["decoding"]
+        config = {**yaml.safe_load((trained / RUN_CONFIG).read_text()), "decoding": decoding}
+        readout = f"_{decoding['readout']}" if decoding.get("readout") else ""
+        target = runs_dir / f"{train_run_name(trained)}-{hydra_choices(run_dir)['decoding']}{readout}"
+    else:
+        target = runs_dir / train_run_name(run_dir)
     if target.exists():
         raise FileExistsError(f"{target} exists; remove it to replace that run")
     target.mkdir(parents=True)
-    for name in EVIDENCE:
-        shutil.copy2(run_dir / name, target / name)
-    shutil.copy2(hydra_dir / OVERRIDES, target / OVERRIDES)
+    for name in (*evidence, ANSWERS):  # the generated answers too, when the run decoded by generation
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, target / name)
+    (target / RUN_CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+    shutil.copy2(run_dir / ".hydra" / OVERRIDES, target / OVERRIDES)
     return target
 
 
+def hydra_job(run_dir: Path) -> str:
+    """Which script made the run (``train`` or ``evaluate``), as Hydra recorded; ``train`` if unknown."""
+    hydra_file = run_dir / ".hydra" / "hydra.yaml"
+    return yaml.safe_load(hydra_file.read_text())["hydra"]["job"]["name"] if hydra_file.is_file() else "train"
+
+
+def hydra_choices(run_dir: Path) -> dict[str, str]:
+    return yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["runtime"]["choices"]
+
+
+def train_run_name(run_dir: Path) -> str:
+    choices, seed = hydra_choices(run_dir), yaml.safe_load((run_dir / RUN_CONFIG).read_text())["seed"]
+    return f"{choices['objective']}-{choices['prompt']}-seed{seed}"
+
+
 def command(run: Run) -> str:
-    """The train.py command line that made the run, from its overrides.yaml."""
+    """The command line that made the run, from its overrides.yaml (an evaluate.py run's
+    checkpoint is the folder of the training run whose name it extends)."""
     overrides = run.folder / OVERRIDES
     if not overrides.is_file():
         return "-"
-    return "python train.py " + " ".join(yaml.safe_load(overrides.read_text()) or [])
+    arguments = yaml.safe_load(overrides.read_text()) or []
+    if not (run.folder / "evaluate.log").is_file():
+        return "python train.py " + " ".join(arguments)
+    trained = run.folder.name.rsplit("-", 1)[0]
+    arguments = [f"checkpoint=<{trained}'s run>" if a.startswith("checkpoint=") else a for a in arguments]
+    return "python evaluate.py " + " ".join(arguments)
 
 
 def with_interval(run: Run, name: str) -> str:

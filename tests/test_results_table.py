@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from apa.data import Scores, WordScores
 from apa.data.records import read_scores
@@ -104,7 +105,7 @@ def finished_run(folder, objective: str, prompt: str, seed: int):
     (folder / "config.yaml").write_text(f"seed: {seed}\n")
     (folder / "train.log").write_text("training\n")
     (folder / ".hydra").mkdir()
-    choices = {"hydra": {"runtime": {"choices": {"objective": objective, "prompt": prompt}}}}
+    choices = {"hydra": {"job": {"name": "train"}, "runtime": {"choices": {"objective": objective, "prompt": prompt}}}}
     (folder / ".hydra" / "hydra.yaml").write_text(json.dumps(choices))
     overrides = ["experiment=mini_speechocean762", f"prompt={prompt}", f"objective={objective}", f"seed={seed}"]
     (folder / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))
@@ -124,11 +125,34 @@ def test_an_added_run_is_named_by_its_choices_and_its_table_row_gives_its_comman
         add_run(tmp_path / "2026-12-01_10-00-00", runs_dir)
 
 
+def test_a_run_decoded_again_by_evaluate_is_named_after_its_training_run(tmp_path):
+    trained = finished_run(tmp_path / "train-run", "ce", "multi", 42)
+    folder = tmp_path / "evaluate-run"
+    (training_run,) = load_runs(tmp_path)
+    write_run(folder, training_run.predictions, training_run.references)
+    (folder / "evaluate.log").write_text("decoding\n")
+    (folder / ".hydra").mkdir()
+    hydra = {"hydra": {"job": {"name": "evaluate"}, "runtime": {"choices": {"decoding": "slots"}}}}
+    (folder / ".hydra" / "hydra.yaml").write_text(json.dumps(hydra))
+    decoding = {"_target_": "apa.evaluation.SlotDecoder", "batch_size": 8, "readout": "soft"}
+    (folder / ".hydra" / "config.yaml").write_text(json.dumps({"checkpoint": str(trained), "decoding": decoding}))
+    overrides = [f"checkpoint={trained}", "decoding=slots", "decoding.readout=soft"]
+    (folder / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))
+    added = add_run(folder, tmp_path / "real_data")
+    assert added.name == "ce-multi-seed42-slots_soft"
+    assert yaml.safe_load((added / "config.yaml").read_text()) == {"seed": 42, "decoding": decoding}
+    assert sorted(p.name for p in added.iterdir()) == sorted(
+        [*EVIDENCE[1:-1], "evaluate.log", "config.yaml", "overrides.yaml"]
+    )
+    command = "python evaluate.py checkpoint=<ce-multi-seed42's run> decoding=slots decoding.readout=soft"
+    assert f"| ce-multi-seed42-slots_soft | `{command}` |" in results_tables(load_runs(tmp_path / "real_data"), 20)
+
+
 def test_adding_an_unfinished_run_names_what_it_lacks(tmp_path):
     folder = finished_run(tmp_path / "run", "fa", "multi", 1)
     (folder / "metrics.json").unlink()
     (folder / ".hydra" / "overrides.yaml").unlink()
-    with pytest.raises(FileNotFoundError, match=r"no metrics.json, .hydra/overrides.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"no metrics.json, .hydra/overrides.yaml;"):
         add_run(folder, tmp_path / "real_data")
     assert not (tmp_path / "real_data").exists()
 
