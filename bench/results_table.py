@@ -46,7 +46,7 @@ BEST_BY = "sentence/total/pcc"
 RUN_NAME = re.compile(r"(?P<recipe>.+)-seed(?P<seed>\d+)$")
 OVERRIDES = "overrides.yaml"  # Hydra's record of the command line, from the run's .hydra/
 RESULTS = (PREDICTIONS, REFERENCES, METRICS, REPORT)
-EVIDENCE = (RUN_CONFIG, *RESULTS, "train.log")  # a train.py run's; train.log: Hydra's job log
+EVIDENCE = (RUN_CONFIG, *RESULTS, "train.log")  # a train.py run's; train.log: Hydra's job log (job_log)
 BANDS = (0, 5, 7, 8, 9, 10)  # edges of the reference sentence-total bands of the calibration table
 # PCC on the full speechocean762 test set (2,500 utterances), as published.
 ANCHORS = {
@@ -79,7 +79,7 @@ def add_run(run_dir: Path, runs_dir: Path = RUNS_DIR) -> Path:
     run's with the decoding it chose."""
     script = hydra_job(run_dir)
     config_file = ".hydra/config.yaml" if script == "evaluate" else RUN_CONFIG
-    evidence = (*RESULTS, f"{script}.log")
+    evidence = (*RESULTS, job_log(script))
     required = [*evidence, config_file, f".hydra/{OVERRIDES}"]
     missing = [name for name in required if not (run_dir / name).is_file()]
     if missing:
@@ -109,6 +109,11 @@ def hydra_job(run_dir: Path) -> str:
     return yaml.safe_load(hydra_file.read_text())["hydra"]["job"]["name"] if hydra_file.is_file() else "train"
 
 
+def job_log(script: str) -> str:
+    """Hydra's log of the job, named after its script: how a copied run tells what made it."""
+    return f"{script}.log"
+
+
 def hydra_choices(run_dir: Path) -> dict[str, str]:
     return yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["runtime"]["choices"]
 
@@ -125,7 +130,7 @@ def command(run: Run) -> str:
     if not overrides.is_file():
         return "-"
     arguments = yaml.safe_load(overrides.read_text()) or []
-    if not (run.folder / "evaluate.log").is_file():
+    if not (run.folder / job_log("evaluate")).is_file():
         return "python train.py " + " ".join(arguments)
     trained = run.folder.name.rsplit("-", 1)[0]
     arguments = [f"checkpoint=<{trained}'s run>" if a.startswith("checkpoint=") else a for a in arguments]

@@ -8,6 +8,7 @@ import pytest
 import soundfile
 import torch
 
+import bench.generation
 from apa.data import SAMPLE_RATE, FeatureCache, Scores, WordScores, load_audio
 from apa.data.scales import scale_of
 from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder, decoding, evaluate
@@ -133,16 +134,9 @@ def test_generation_matches_the_stock_generate(multi_setup, test_utterances):
     tokenizer, utterances = processor.tokenizer, test_utterances[:3]
     inputs = decoding.prompt_inputs(model, processor, prompt, items(utterances, table))
     assert len(set(inputs["attention_mask"].sum(-1).tolist())) > 1  # the padding is exercised
-    stock = model.generate(
-        input_ids=inputs["input_ids"],
-        attention_mask=inputs["attention_mask"],
-        input_features=inputs["input_features"],
-        feature_attention_mask=inputs["feature_attention_mask"],
-        max_new_tokens=10,
-        do_sample=False,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=end_of_answer_ids(tokenizer, PromptEncoder(tokenizer, prompt)),
-    )[:, inputs["input_ids"].shape[1] :]
+    settings = dict(max_new_tokens=10, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    stop_ids = end_of_answer_ids(tokenizer, PromptEncoder(tokenizer, prompt))
+    stock = bench.generation.stock(model, inputs, settings | {"eos_token_id": stop_ids})
     expected = dict(
         zip(
             [item.utterance.id for item in items(utterances, table)],
