@@ -2,13 +2,14 @@
 
     python -m bench.results_table --add outputs/mini_speechocean762/runs/<time>   # commit a finished run
     python -m bench.results_table --add outputs/evaluate/runs/<time>   # evaluate.py checkpoint=RUN decoding=...
+    python -m bench.results_table --add <run> --variant epochs5   # a recipe changed beyond its choices
     python -m bench.results_table            # rewrite the section between the markers
     python -m bench.results_table --print    # only print it
 
 Every folder in ``bench/real_data/`` is a training run's evaluation as train.py wrote it
 (``config.yaml``, the test split's ``predictions.json`` and ``references.json``, ``metrics.json``,
 ``report.md``, ``train.log``) with the overrides it was launched with (Hydra's ``overrides.yaml``),
-named ``<objective>-<prompt>-seed<N>``; ``python evaluate.py predictions=... references=...``
+named ``<objective>-<prompt>[-<variant>]-seed<N>``; ``python evaluate.py predictions=... references=...``
 recomputes its metrics (tests/test_results_table.py checks that it does). The tables open with
 the command behind each row. Each table gives PCC and
 SCC with their 95% intervals, RMSE, the spread of the predictions beside the references', and the
@@ -70,10 +71,11 @@ def load_runs(folder: Path = RUNS_DIR) -> list[Run]:
     return sorted(runs, key=lambda run: -(run.metrics["metrics"].get(BEST_BY) or float("-inf")))
 
 
-def add_run(run_dir: Path, runs_dir: Path = RUNS_DIR) -> Path:
+def add_run(run_dir: Path, runs_dir: Path = RUNS_DIR, variant: str | None = None) -> Path:
     """Copy a finished run's evidence into ``runs_dir``; the adapter and checkpoints stay behind.
 
-    A train.py run becomes ``<objective>-<prompt>-seed<N>`` (the choices Hydra recorded). An
+    A train.py run becomes ``<objective>-<prompt>-seed<N>`` (the choices Hydra recorded), or
+    ``<objective>-<prompt>-<variant>-seed<N>`` when other overrides changed its recipe. An
     ``evaluate.py checkpoint=RUN`` run, the same model decoded another way, becomes that run's name
     followed by its decoding (``ce-multi-seed42-slots_soft``); its config.yaml is the training
     run's with the decoding it chose."""
@@ -89,9 +91,9 @@ def add_run(run_dir: Path, runs_dir: Path = RUNS_DIR) -> Path:
         trained, decoding = Path(config["checkpoint"]), config["decoding"]
         config = {**yaml.safe_load((trained / RUN_CONFIG).read_text()), "decoding": decoding}
         readout = f"_{decoding['readout']}" if decoding.get("readout") else ""
-        target = runs_dir / f"{train_run_name(trained)}-{hydra_choices(run_dir)['decoding']}{readout}"
+        target = runs_dir / f"{train_run_name(trained, variant)}-{hydra_choices(run_dir)['decoding']}{readout}"
     else:
-        target = runs_dir / train_run_name(run_dir)
+        target = runs_dir / train_run_name(run_dir, variant)
     if target.exists():
         raise FileExistsError(f"{target} exists; remove it to replace that run")
     target.mkdir(parents=True)
@@ -118,9 +120,10 @@ def hydra_choices(run_dir: Path) -> dict[str, str]:
     return yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["runtime"]["choices"]
 
 
-def train_run_name(run_dir: Path) -> str:
+def train_run_name(run_dir: Path, variant: str | None = None) -> str:
     choices, seed = hydra_choices(run_dir), yaml.safe_load((run_dir / RUN_CONFIG).read_text())["seed"]
-    return f"{choices['objective']}-{choices['prompt']}-seed{seed}"
+    recipe = [choices["objective"], choices["prompt"], *([variant] if variant else [])]
+    return "-".join([*recipe, f"seed{seed}"])
 
 
 def command(run: Run) -> str:
@@ -259,9 +262,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--print", action="store_true", help="print the tables, leave BENCHMARKS.md alone")
     parser.add_argument("--runs", type=Path, default=RUNS_DIR)
     parser.add_argument("--add", type=Path, metavar="RUN_DIR", help="first copy this finished run into --runs")
+    parser.add_argument("--variant", help="with --add: name what the run's other overrides changed (epochs5)")
     args = parser.parse_args(argv)
+    if args.variant and not args.add:
+        parser.error("--variant names a run being added: pass --add RUN_DIR")
     if args.add:
-        print(f"added {add_run(args.add, args.runs)}")
+        print(f"added {add_run(args.add, args.runs, args.variant)}")
     tables = results_tables(load_runs(args.runs))
     print(tables)
     if not args.print:

@@ -11,7 +11,7 @@ from apa.data import Scores, WordScores
 from apa.data.records import read_scores
 from apa.evaluation.metrics import evaluate
 from apa.evaluation.report import predictions_json, write_json, write_report
-from bench.results_table import EVIDENCE, RUNS_DIR, add_run, calibration_table, load_runs, results_tables
+from bench.results_table import EVIDENCE, RUNS_DIR, add_run, calibration_table, load_runs, recipes, results_tables
 
 SPEED_RUNS = RUNS_DIR.parent / "speed"  # the same recipe before each speed-up (BENCHMARKS.md, Training speed)
 COMMITTED = sorted(
@@ -123,6 +123,14 @@ def test_an_added_run_is_named_by_its_choices_and_its_table_row_gives_its_comman
     assert f"| regression-multi-seed7 | `{command}` |" in tables.splitlines()
     with pytest.raises(FileExistsError, match="regression-multi-seed7 exists"):
         add_run(tmp_path / "2026-12-01_10-00-00", runs_dir)
+
+
+def test_a_run_with_a_variant_is_its_own_recipe_beside_the_plain_one(tmp_path):
+    runs_dir = tmp_path / "real_data"
+    add_run(finished_run(tmp_path / "plain", "fa", "sentence", 42), runs_dir)
+    added = add_run(finished_run(tmp_path / "longer", "fa", "sentence", 42), runs_dir, variant="epochs5")
+    assert added == runs_dir / "fa-sentence-epochs5-seed42"
+    assert sorted(recipes(load_runs(runs_dir))) == ["fa-sentence", "fa-sentence-epochs5"]
 
 
 def test_a_run_decoded_again_by_evaluate_is_named_after_its_training_run(tmp_path):
