@@ -17,7 +17,9 @@ paired-bootstrap difference from the best run (the highest sentence total PCC) o
 utterances; runs of one recipe with several seeds get a row of their seed-to-seed spread; the
 published anchors, measured on the full 2,500-utterance test set, close each table. A last table
 gives each run's mean predicted sentence total per band of the reference total, which shows where
-a compressed spread comes from.
+a compressed spread comes from; another, how much of the word and phone scores' variance lies
+within utterances, for predictions and references, and their correlation there: whether a word
+or phone score locates the error or repeats its utterance's level.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ import statistics
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import yaml
+from scipy import stats
 
 from apa.data.scales import ASPECTS
 from apa.evaluation.comparison import Run, load_run
 from apa.evaluation.metrics import paired_bootstrap
+from apa.evaluation.pairing import Pairs, pair_scores
 from apa.evaluation.report import HEADINGS, SHORT, number
 from apa.runs import ANSWERS, METRICS, PREDICTIONS, REFERENCES, REPORT, RUN_CONFIG
 from bench.common import ROOT, replace_section
@@ -48,6 +53,7 @@ RUN_NAME = re.compile(r"(?P<recipe>.+)-seed(?P<seed>\d+)$")
 OVERRIDES = "overrides.yaml"  # Hydra's record of the command line, from the run's .hydra/
 RESULTS = (PREDICTIONS, REFERENCES, METRICS, REPORT)
 EVIDENCE = (RUN_CONFIG, *RESULTS, "train.log")  # a train.py run's; train.log: Hydra's job log (job_log)
+LOCATED = (("word", "accuracy"), ("phone", "accuracy"))  # the localisation table's aspects
 BANDS = (0, 5, 7, 8, 9, 10)  # edges of the reference sentence-total bands of the calibration table
 # PCC on the full speechocean762 test set (2,500 utterances), as published.
 ANCHORS = {
@@ -235,6 +241,45 @@ def calibration_table(runs: list[Run], bands: tuple[float, ...] = BANDS) -> list
     ]
 
 
+def within_utterances(pair: Pairs) -> tuple[float | None, float | None, float | None]:
+    """(PCC of predictions and references each less its utterance's mean, the share of the
+    predictions' variance that lies within utterances, the references' share): whether a word or
+    phone score locates the error or repeats the utterance's level. ``None`` where undefined."""
+    predicted, reference, utterance = pair.arrays()
+    if len(predicted) < 3:
+        return None, None, None
+    counts = np.bincount(utterance)
+    counts[counts == 0] = 1
+    centred = [values - (np.bincount(utterance, values) / counts)[utterance] for values in (predicted, reference)]
+    shares = [c.var() / v.var() if v.var() > 0 else None for c, v in zip(centred, (predicted, reference), strict=True)]
+    defined = all(c.var() > 0 for c in centred)
+    return (float(stats.pearsonr(*centred).statistic) if defined else None), *shares
+
+
+def localisation_table(runs: list[Run], aspects: tuple[tuple[str, str], ...] = LOCATED) -> list[str]:
+    """Per run, for word and phone accuracy: the within-utterance PCC and the share of variance
+    within utterances, predictions against references."""
+    headings = [f"{HEADINGS[g]} {SHORT[a]}" for g, a in aspects]
+    lines = [
+        "**Word and phone scores within their utterance**: PCC after taking each utterance's mean out "
+        "of predictions and references, and the share of the variance that lies within utterances "
+        "(predictions / references)",
+        "",
+        "| run | " + " | ".join(f"{h} PCC within | {h} share within" for h in headings) + " |",
+        "|---" + "|---|---" * len(aspects) + "|",
+    ]
+    for run in runs:
+        pairs = pair_scores(run.predictions, run.references, set(aspects))
+        if not any(pairs[key].predicted for key in aspects):
+            continue
+        cells = []
+        for key in aspects:
+            pcc, share, share_reference = within_utterances(pairs[key])
+            cells += [number(pcc), f"{number(share, 2)} / {number(share_reference, 2)}"]
+        lines.append(f"| {run.name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def results_tables(runs: list[Run], resamples: int = 1000, seed: int = 0) -> str:
     best = runs[0]
     comparisons = {
@@ -254,6 +299,7 @@ def results_tables(runs: list[Run], resamples: int = 1000, seed: int = 0) -> str
     for granularity in ("phone", "word", "sentence"):
         lines += granularity_table(granularity, runs, comparisons)
     lines += calibration_table(runs)
+    lines += localisation_table(runs)
     return "\n".join(lines)
 
 

@@ -10,8 +10,18 @@ import yaml
 from apa.data import Scores, WordScores
 from apa.data.records import read_scores
 from apa.evaluation.metrics import evaluate
+from apa.evaluation.pairing import Pairs
 from apa.evaluation.report import predictions_json, write_json, write_report
-from bench.results_table import EVIDENCE, RUNS_DIR, add_run, calibration_table, load_runs, recipes, results_tables
+from bench.results_table import (
+    EVIDENCE,
+    RUNS_DIR,
+    add_run,
+    calibration_table,
+    load_runs,
+    recipes,
+    results_tables,
+    within_utterances,
+)
 
 SPEED_RUNS = RUNS_DIR.parent / "speed"  # the same recipe before each speed-up (BENCHMARKS.md, Training speed)
 COMMITTED = sorted(
@@ -174,3 +184,17 @@ def test_the_calibration_table_gives_each_bands_mean_prediction_under_the_refere
     assert lines[2] == "| run | 0-5 (n=2) | 5-8 (n=3) | 8-10 (n=5) |"  # 5 and 8 open their band, 10 closes the last
     assert lines[4] == "| references | 3.00 | 6.17 | 9.10 |"
     assert lines[5] == "| compressed-multi-seed1 | 5.00 | 6.58 | 8.05 |"
+
+
+def test_within_utterances_tells_a_located_score_from_a_repeated_utterance_level():
+    reference = [2.0, 6.0, 10.0, 3.0, 4.0, 5.0]  # utterance means 6 and 4; 34 of the 40 squared deviations within
+    utterance = [0, 0, 0, 1, 1, 1]
+    level = [6.0, 6.0, 6.0, 4.0, 4.0, 4.0]  # each utterance's mean reference, repeated for its words
+    assert within_utterances(Pairs(level, reference, utterance)) == (None, 0.0, pytest.approx(34 / 40))
+    located = [2.0, 6.0, 10.0, 0.0, 1.0, 2.0]  # right within each utterance, the second one 3 too low
+    assert within_utterances(Pairs(located, reference, utterance)) == (
+        pytest.approx(1.0),
+        pytest.approx(34 / 71.5),
+        pytest.approx(34 / 40),
+    )
+    assert within_utterances(Pairs([1.0, 2.0], [1.0, 3.0], [0, 0])) == (None, None, None)  # too few pairs
