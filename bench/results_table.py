@@ -36,11 +36,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from scipy import stats
 
 from apa.data.scales import ASPECTS
 from apa.evaluation.comparison import Run, load_run
-from apa.evaluation.metrics import paired_bootstrap
+from apa.evaluation.metrics import correlation, paired_bootstrap, undefined_correlation
 from apa.evaluation.pairing import Pairs, pair_scores
 from apa.evaluation.report import HEADINGS, SHORT, number
 from apa.runs import ANSWERS, METRICS, PREDICTIONS, REFERENCES, REPORT, RUN_CONFIG
@@ -252,8 +251,8 @@ def within_utterances(pair: Pairs) -> tuple[float | None, float | None, float | 
     counts[counts == 0] = 1
     centred = [values - (np.bincount(utterance, values) / counts)[utterance] for values in (predicted, reference)]
     shares = [c.var() / v.var() if v.var() > 0 else None for c, v in zip(centred, (predicted, reference), strict=True)]
-    defined = all(c.var() > 0 for c in centred)
-    return (float(stats.pearsonr(*centred).statistic) if defined else None), *shares
+    pcc = None if undefined_correlation(*centred) else correlation("pcc", *centred)
+    return pcc, *shares
 
 
 def localisation_table(runs: list[Run], aspects: tuple[tuple[str, str], ...] = LOCATED) -> list[str]:

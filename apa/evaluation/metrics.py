@@ -61,9 +61,9 @@ def compute(predicted: np.ndarray, reference: np.ndarray, granularity: str) -> t
             found, why_not = analysis(predicted, reference)
             values |= found
             reasons |= why_not
-    why = _undefined_correlation(predicted, reference)
+    why = undefined_correlation(predicted, reference)
     for name in CORRELATIONS:
-        values[name], reasons[name] = (None, why) if why else (_correlation(name, predicted, reference), None)
+        values[name], reasons[name] = (None, why) if why else (correlation(name, predicted, reference), None)
     return values, {k: v for k, v in reasons.items() if v}
 
 
@@ -75,10 +75,10 @@ def match_correlations(predicted: np.ndarray, reference: np.ndarray) -> tuple[di
     values, reasons = {}, {}
     for name, bound in MATCH_CORRELATIONS.items():
         match = (np.abs(predicted - reference) <= bound).astype(float)
-        why = _undefined_correlation(reference, reference)  # too few pairs or constant references
+        why = undefined_correlation(reference, reference)  # too few pairs or constant references
         if why is None and np.ptp(match) == 0:
             why = f"{'every' if match[0] else 'no'} prediction within {bound:g}"
-        values[name], reasons[name] = (None, why) if why else (_correlation("pcc", match, reference), None)
+        values[name], reasons[name] = (None, why) if why else (correlation("pcc", match, reference), None)
     return values, {k: v for k, v in reasons.items() if v}
 
 
@@ -93,7 +93,7 @@ def mean_by_reference_band(predicted: np.ndarray, reference: np.ndarray) -> tupl
     return values, reasons
 
 
-def _undefined_correlation(predicted: np.ndarray, reference: np.ndarray) -> str | None:
+def undefined_correlation(predicted: np.ndarray, reference: np.ndarray) -> str | None:
     if len(predicted) < 3:
         return f"fewer than 3 pairs ({len(predicted)})"
     if np.ptp(reference) == 0:
@@ -103,7 +103,7 @@ def _undefined_correlation(predicted: np.ndarray, reference: np.ndarray) -> str 
     return None
 
 
-def _correlation(name: str, predicted: np.ndarray, reference: np.ndarray) -> float:
+def correlation(name: str, predicted: np.ndarray, reference: np.ndarray) -> float:
     statistic = stats.pearsonr if name == "pcc" else stats.spearmanr
     return float(statistic(predicted, reference).statistic)
 
