@@ -48,6 +48,7 @@ def build_job(cfg: DictConfig) -> training.TrainJob:
         decoder=instantiate(cfg.decoding) if cfg.get("decoding") else None,
         resamples=cfg.bootstrap_resamples,
         optimized_metric=cfg.optimized_metric,
+        dev_selection=tuple(cfg.dev_selection),
         config=OmegaConf.to_container(cfg, resolve=True),
     )
 

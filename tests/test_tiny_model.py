@@ -69,3 +69,10 @@ def test_fingerprint_changes_with_architecture(tmp_path, field):
     changed = TinyQwen2Audio(cache_dir=str(tmp_path), **{field: getattr(base, field) + 1})
     assert base.path != changed.path
     assert base.path == TinyQwen2Audio(cache_dir=str(tmp_path), dtype="bfloat16").path
+
+
+def test_attention_implementation_is_passed_to_the_loaded_model(tiny_source):
+    eager = TinyQwen2Audio(cache_dir=tiny_source.cache_dir, attn_implementation="eager")
+    assert eager.path == tiny_source.path  # how attention runs does not change the weights
+    model, _ = eager.load()
+    assert model.config.text_config._attn_implementation == "eager"

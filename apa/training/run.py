@@ -39,6 +39,7 @@ from apa.tracking import WandbLogger
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
 from apa.training.examples import ExampleSet, TrainingCollator, build_examples
+from apa.training.selection import SELECTION, check_selection, selection_score
 from apa.training.trainer import Scorer, ScoringTrainer, TrainerSettings
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class TrainJob:
     decoder: Decoder | None = None  # None: the objective's own decoding
     resamples: int = 1000
     optimized_metric: str = "sentence/total/pcc"
+    dev_selection: tuple[str, ...] = ("sentence/total/pcc",)  # dev metrics averaged into dev/selection
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for the tracker
     callbacks: list[TrainerCallback] = field(default_factory=list)
 
@@ -121,15 +123,16 @@ def job_decoder(job: TrainJob) -> Decoder:
 
 
 def dev_scores(job: TrainJob, processor: ProcessorMixin):
-    """What the Trainer's evaluation reports: the dev split decoded and scored (no intervals), its
-    features read once for every evaluation."""
+    """What the Trainer's evaluation reports: the dev split decoded and scored (no intervals), with
+    the mean of ``job.dev_selection`` as ``selection``; its features read once for every evaluation."""
     utterances, features = split_features(job, processor, DEV)
     decoder, references = job_decoder(job), {u.id: u.scores for u in utterances}
 
     def scores(model: PeftModel) -> dict[str, float | None]:
         decoded = decoder.predict(model, processor, job.prompt, utterances, features)
         predictions = {uid: p.scores for uid, p in decoded.items()}
-        return evaluate(predictions, references, resamples=0, aspects=job.prompt.asked).metrics
+        metrics = evaluate(predictions, references, resamples=0, aspects=job.prompt.asked).metrics
+        return metrics | {SELECTION: selection_score(metrics, job.dev_selection)}
 
     return utterances, scores
 
@@ -177,6 +180,7 @@ def run(job: TrainJob) -> float | None:
     """Train, save the adapter, evaluate the test split; returns ``job.optimized_metric`` (the
     final training loss when there is no evaluation), what a Hydra sweeper optimises."""
     job.objective.check(job.prompt)  # a bad combination fails before any model is loaded
+    check_selection(job.dev_selection, job.prompt)
     check_settings(job.lora, job.trainer.arguments)
     evaluates_dev = check_dev_split(job)
     set_seed(job.seed)

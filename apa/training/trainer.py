@@ -26,6 +26,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from apa.evaluation.metrics import SPREADS
 from apa.objectives import Objective, ObjectiveOutput
 from apa.training.checkpoints import AtomicCheckpoints
+from apa.training.selection import SELECTION
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class ScoringTrainer(AtomicCheckpoints, Trainer):
     (averaged between logging steps, and across processes) and the throughput."""
 
     loss_is_scaled_for_ga = False  # objectives return batch means
-    DEV_METRICS = ("pcc", "scc", "rmse", *SPREADS)  # what each evaluation logs of the dev report
+    DEV_METRICS = ("pcc", "scc", "rmse", *SPREADS, SELECTION)  # what each evaluation logs of the dev report
 
     def __init__(
         self,
@@ -121,7 +122,8 @@ class ScoringTrainer(AtomicCheckpoints, Trainer):
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         """The dev split's metrics as ``eval_dev/<granularity>/<aspect>/<metric>`` (undefined: NaN, never
-        "best"); select checkpoints with ``metric_for_best_model: dev/sentence/total/pcc``."""
+        "best"); select checkpoints with ``metric_for_best_model: dev/sentence/total/pcc``, or
+        ``dev/selection`` (the mean of the job's ``dev_selection``)."""
         if self.dev_scores is None:
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         with self.accelerator.autocast():  # the training's precision, as the Trainer's own evaluation runs

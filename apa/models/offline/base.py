@@ -20,7 +20,7 @@ from apa.models.checkpoint import LoadedModel, Qwen2AudioCheckpoint
 
 log = logging.getLogger(__name__)
 
-RUNTIME_FIELDS = ("cache_dir", "dtype", "device", "modules_to_save")  # they do not change the weights
+RUNTIME_FIELDS = ("cache_dir", "dtype", "device", "attn_implementation", "modules_to_save")  # not the weights
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class OfflineQwen2Audio:
     seed: int = 0
     dtype: str = "float32"
     device: str = "cpu"
+    attn_implementation: str | None = None  # transformers' choice (sdpa) when None
     modules_to_save: Sequence[str] = ()  # parts that start untrained and must train with the adapter
 
     name: ClassVar[str]
@@ -70,6 +71,10 @@ class OfflineQwen2Audio:
 
     def load(self) -> LoadedModel:
         checkpoint = Qwen2AudioCheckpoint(
-            str(self.build()), dtype=self.dtype, device=self.device, local_files_only=True
+            str(self.build()),
+            dtype=self.dtype,
+            device=self.device,
+            attn_implementation=self.attn_implementation,
+            local_files_only=True,
         )
         return checkpoint.load()

@@ -1,0 +1,40 @@
+"""Which checkpoint to keep: one development metric that can cover every granularity a prompt asks for.
+
+The Trainer keeps the checkpoint best on one number (``metric_for_best_model``). Choosing on the
+sentence total alone keeps a checkpoint whose word and phone scores may be at their worst, so
+``dev_selection`` names correlations on the development split whose mean is logged as
+``dev/selection`` (select with ``metric_for_best_model: dev/selection``). For the ``multi`` prompt:
+``[sentence/total/pcc, word/accuracy/pcc, phone/accuracy/pcc]``, each granularity weighted alike.
+Correlations only: they share one scale (RMSEs do not: phones are scored 0-2, words 0-10). A
+component that is undefined (constant predictions) leaves the mean undefined, so such a checkpoint
+is never "best".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from apa.evaluation.metrics import CORRELATIONS
+from apa.prompts import Prompt
+
+SELECTION = "selection"
+
+
+def check_selection(names: Sequence[str], prompt: Prompt) -> None:
+    """Refuse (before any model loads) a selection naming something the prompt does not score or no correlation."""
+    if not names:
+        raise ValueError("dev_selection is empty: name at least one dev metric, e.g. [sentence/total/pcc]")
+    for name in names:
+        parts = name.split("/")
+        if len(parts) != 3 or parts[2] not in CORRELATIONS:
+            raise ValueError(f"dev_selection: {name!r} is not <granularity>/<aspect>/<{'|'.join(CORRELATIONS)}>")
+        if (parts[0], parts[1]) not in prompt.asked:
+            raise ValueError(
+                f"dev_selection: {name!r}, but prompt {prompt.name} scores only {', '.join(prompt.aspect_names)}"
+            )
+
+
+def selection_score(metrics: Mapping[str, float | None], names: Sequence[str]) -> float | None:
+    """The mean of ``names`` in ``metrics``; ``None`` when any of them is undefined."""
+    values = [metrics.get(name) for name in names]
+    return None if any(v is None for v in values) else sum(values) / len(values)
