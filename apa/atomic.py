@@ -1,5 +1,5 @@
-"""Folders that readers see whole or not at all: cached builds (even with parallel builders) and
-Trainer checkpoints."""
+"""Files and folders that readers see whole or not at all: written outputs, cached builds (even with
+parallel builders) and Trainer checkpoints."""
 
 from __future__ import annotations
 
@@ -9,6 +9,21 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` in one rename of a finished file beside it: a crash or a full disk
+    leaves the old file (or none), never a part of the new one."""
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-writing-")
+    staging = Path(name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        staging.chmod(0o644)  # mkstemp makes it private; an output is an ordinary file
+        staging.replace(path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

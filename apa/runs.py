@@ -81,6 +81,22 @@ def implied_decoding(config: Mapping[str, Any]) -> Decoding:
     return Decoding.of(getattr(importlib.import_module(module), name))
 
 
+RUN_OUTPUTS = (RUN_CONFIG, ADAPTER_DIR, CHECKPOINT_DIR, PREDICTIONS, METRICS, UNTRAINED_DIR)  # what train.py writes
+
+
+def check_new_run_folder(folder: Path) -> None:
+    """Refuse to train into ``folder`` when a run already wrote there: its adapter and config would
+    be replaced and its old metrics left beside them, read as the new run's (Hydra's own ``.hydra/``
+    and log, written as every job starts, do not count)."""
+    found = [name for name in RUN_OUTPUTS if (folder / name).exists()]
+    if found:
+        raise RunFolderError(
+            f"{folder} already holds a training run ({', '.join(found)}): continue it with trainer.resume=true "
+            f"(the same overrides and hydra.run.dir={folder}), or train into a new folder (leave hydra.run.dir "
+            "out, or name one that does not exist)"
+        )
+
+
 def unreadable_file(path: Path) -> str | None:
     """Why a checkpoint file cannot be loaded (missing, truncated, not its format), or None.
     Reads headers only: safetensors' header, the zip directory of ``torch.save`` files, JSON."""

@@ -300,8 +300,28 @@ def requests_from(args: argparse.Namespace) -> list[Request]:
     return one_recording(args.audio, args.text, args.phones)
 
 
+def input_files(args: argparse.Namespace, requests: list[Request]) -> set[Path]:
+    """Every file this command reads: audio, the texts beside it, the Kaldi pair, lexicons."""
+    sidecars = [r.audio.with_suffix(suffix) for r in requests for suffix in TEXT_SIDECARS]
+    given = [args.wav_scp, args.text_file, *args.lexicon]
+    return {path.resolve() for path in [*(r.audio for r in requests), *sidecars, *given] if path is not None}
+
+
+def check_output(path: Path | None, inputs: set[Path]) -> None:
+    """Refuse, before anything is scored, a ``--json`` path that would replace an input or is a folder."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ScoreInputError(f"--json {path}: a folder; give the file to write, e.g. {path / 'scores.json'}")
+    if path.resolve() in inputs:
+        raise ScoreInputError(f"--json {path}: that is one of the files being scored or read; name a new file")
+    if not path.resolve().parent.is_dir():
+        raise ScoreInputError(f"--json {path}: its folder {path.parent} does not exist")
+
+
 def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
     requests = requests_from(args)
+    check_output(args.json, input_files(args, requests))
     check_recordings(requests)
     run = TrainedRun.open(args.checkpoint, args.trust_remote_code)
     lexicon = None

@@ -77,11 +77,15 @@ def job_for(model: str, cache_dir: str, run_dir: Path, overrides: tuple[str, ...
     return build_job(compose_run("train", settings, run_dir)), real
 
 
-def median_batch(dataset) -> list:
+def median_indices(lengths: list[int]) -> list[int]:
     """The ``BATCH`` examples around the median length: a typical length-grouped batch."""
-    order = sorted(range(len(dataset)), key=dataset.lengths.__getitem__)
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
     middle = len(order) // 2 - BATCH // 2
-    return [dataset[i] for i in order[middle : middle + BATCH]]
+    return order[middle : middle + BATCH]
+
+
+def median_batch(dataset) -> list:
+    return [dataset[i] for i in median_indices(dataset.lengths)]
 
 
 class TrainingStep:

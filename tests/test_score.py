@@ -2,6 +2,7 @@
 table and the scores.json output; tiny runs trained on a few synthetic (or real) utterances stand in for the
 shipped adapter."""
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -27,6 +28,7 @@ from apa.data.lexicon import (
 from apa.data.records import Scores, Utterance, read_scores
 from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder
 from apa.evaluation.display import as_html, level, low_count, summary_table, utterance_view
+from apa.evaluation.report import write_json
 from apa.score import Request, TrainedRun
 
 from .helpers import launch, only_run_dir
@@ -215,6 +217,45 @@ def test_a_missing_shipped_adapter_says_how_to_get_one(tmp_path, monkeypatch, re
     with pytest.raises(SystemExit) as caught:
         score.main([str(recording), "--text", "mike", "--checkpoint", str(tmp_path)])
     assert f"checkpoint={tmp_path}: not a finished training run, no config.yaml" in str(caught.value.code)
+
+
+@pytest.mark.parametrize("target", ["the recording", "its sidecar", "a folder", "a missing folder"])
+def test_an_output_that_would_replace_an_input_is_refused_before_scoring(tmp_path, recording, target, monkeypatch):
+    audio = tmp_path / "rec.wav"
+    audio.write_bytes(recording.read_bytes())
+    (tmp_path / "rec.txt").write_text("mike likes the white one")
+    out = {
+        "the recording": audio,
+        "its sidecar": tmp_path / "rec.txt",
+        "a folder": tmp_path,
+        "a missing folder": tmp_path / "gone" / "scores.json",
+    }[target]
+    monkeypatch.setattr(score.TrainedRun, "open", lambda *a: pytest.fail("scoring started before the check"))
+    before = {path: path.read_bytes() for path in (audio, tmp_path / "rec.txt")}
+    arguments = [str(tmp_path)] if target == "its sidecar" else [str(audio), "--text", "mike likes the white one"]
+    with pytest.raises(SystemExit) as caught:
+        score.main([*arguments, "--json", str(out)])
+    assert f"--json {out}" in str(caught.value.code)
+    assert {path: path.read_bytes() for path in before} == before  # nothing replaced
+
+
+def test_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    out = tmp_path / "scores.json"
+    out.write_text('{"old": 1}\n')
+
+    def disk_full():
+        raise OSError("disk full")
+
+    with pytest.raises(ValueError):  # NaN is refused while the text is built: the old file stays
+        write_json(out, {"score": float("nan")})
+    assert out.read_text() == '{"old": 1}\n'
+    monkeypatch.setattr("os.replace", lambda *a: disk_full())
+    with pytest.raises(OSError, match="disk full"):
+        write_json(out, {"score": 1})
+    assert out.read_text() == '{"old": 1}\n' and sorted(p.name for p in tmp_path.iterdir()) == ["scores.json"]
+    monkeypatch.undo()
+    write_json(out, {"score": 1})
+    assert json.loads(out.read_text()) == {"score": 1}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -198,3 +198,29 @@ def test_the_trainer_logs_every_part_of_the_objective_and_the_throughput(compose
     else:
         for log in steps:  # the mean margin is the difference of the mean rewards (float32 rewards)
             assert log["margin"] == pytest.approx(log["chosen_reward"] - log["rejected_reward"], abs=1e-4)
+
+
+@pytest.mark.parametrize("left_behind", ["config.yaml", "adapter", "metrics.json", "checkpoints"])
+def test_training_into_a_folder_that_holds_a_run_is_refused_before_the_model_loads(
+    compose, tmp_path, monkeypatch, left_behind
+):
+    job = build_job(compose("train", overrides("fa", 1, "prompt=sentence")))
+    job.output_dir = tmp_path / "run"
+    (job.output_dir / ".hydra").mkdir(parents=True)  # Hydra's own record is written as every job starts
+    if "." in left_behind:
+        (job.output_dir / left_behind).write_text("")
+    else:
+        (job.output_dir / left_behind).mkdir()
+    monkeypatch.setattr(type(job.model), "load", lambda self: pytest.fail("the model loaded first"))
+    with pytest.raises(ValueError, match=rf"already holds a training run \({left_behind}\).*trainer.resume=true"):
+        training.run(job)
+    assert sorted(p.name for p in job.output_dir.iterdir()) == sorted([".hydra", left_behind])  # nothing written
+
+
+def test_a_folder_with_only_hydras_record_is_a_new_run(compose, tmp_path):
+    job = build_job(compose("train", overrides("fa", 1, "prompt=sentence")))
+    job.output_dir = tmp_path / "run"
+    (job.output_dir / ".hydra").mkdir(parents=True)
+    (job.output_dir / "train.log").write_text("")
+    training.run(job)
+    assert (job.output_dir / "adapter" / "adapter_model.safetensors").is_file()

@@ -5,6 +5,7 @@ import torch
 
 from apa.training.run import adapted_model, training_collator, training_set
 from apa.training.trainer import Scorer
+from bench import recipes as bench_recipes
 from bench import utilisation
 
 
@@ -57,3 +58,17 @@ def test_decoding_utilisation_counts_each_decoder(tiny_job):
         assert results[f"{name}_flops_per_utterance"] > 0 and results[f"{name}_seconds_per_utterance"] > 0
     # The same work in another precision: the same FLOPs.
     assert results["slot_decoding_bf16_flops_per_utterance"] == results["slot_decoding_flops_per_utterance"]
+
+
+def test_recipes_are_timed_on_the_same_utterances_and_compared_with_the_first(corpus, apa_cache, monkeypatch):
+    monkeypatch.setattr(utilisation, "SPEECHOCEAN762", str(corpus))
+    recipes = {"multi": ["prompt=multi"], "compact": ["prompt=multi_compact"]}
+    results = bench_recipes.compare(recipes, "tiny", str(apa_cache), repeats=2)
+    multi, compact = results["recipes"]["multi"], results["recipes"]["compact"]
+    assert results["real_speech"] and results["batch"] == utilisation.BATCH
+    assert multi["speedup"] == 1 and compact["speedup"] > 0
+    assert multi["step_seconds"]["n"] == compact["step_seconds"]["n"] == 2
+    assert compact["seconds_per_sample"] == pytest.approx(compact["step_seconds"]["median"] / utilisation.BATCH)
+    assert compact["overrides"] == ["prompt=multi_compact"]
+    # Same utterances, same answers: the compact instruction is what is shorter.
+    assert 0 < compact["batch_tokens"] < multi["batch_tokens"]

@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
+from apa.atomic import write_text
 from apa.data.records import Scores
 from apa.data.scales import ASPECTS
 from apa.evaluation.metrics import Report, metric_names
@@ -88,7 +89,8 @@ def predictions_json(predictions: Mapping[str, Scores], texts: Mapping[str, str]
 
 
 def write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    """``data`` as JSON in ``path``, written whole or not at all."""
+    write_text(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
 
 
 def write_report(output_dir: Path, report: Report, extra: Mapping | None = None) -> dict:

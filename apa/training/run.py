@@ -34,7 +34,7 @@ from apa.models.heads import save_head_spec
 from apa.models.score_tokens import add_score_tokens
 from apa.objectives import Objective
 from apa.prompts import Prompt
-from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, UNTRAINED_DIR, Decoding
+from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, UNTRAINED_DIR, Decoding, check_new_run_folder
 from apa.tracking import WandbLogger
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
@@ -187,7 +187,9 @@ def run(job: TrainJob) -> float | None:
     processes = PartialState(cpu=not torch.cuda.is_available())  # joins torchrun's / accelerate's processes
     (run_dir,) = broadcast_object_list([str(job.output_dir)])  # every process writes to rank 0's run folder
     run_dir = Path(run_dir)
-    resume_from = checkpoint_to_resume(job.trainer.resume, run_dir / CHECKPOINT_DIR)  # before any model loads
+    if not job.trainer.resume:  # before any model loads
+        check_new_run_folder(run_dir)
+    resume_from = checkpoint_to_resume(job.trainer.resume, run_dir / CHECKPOINT_DIR)
     with job.logger.session(job.config, run_dir) as tracker:
         with processes.main_process_first():  # one process downloads or builds the model, then the others load it
             model, processor = job.model.load()
