@@ -1,5 +1,6 @@
 """Every config in conf/ composes, and everything it targets instantiates."""
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,12 @@ def test_trainer_arguments_are_valid_training_arguments(compose, tmp_path):
     assert not arguments.remove_unused_columns
     with pytest.raises(TypeError, match=r"trainer\.arguments: .*no_such_argument"):
         type(settings)(arguments={"no_such_argument": 1}).training_arguments(str(tmp_path), 0, [], False)
+
+
+@pytest.mark.parametrize("entry", ["train", "evaluate"])
+@pytest.mark.parametrize("limit", [-1, 0, 2.5, True])
+def test_a_limit_that_is_not_a_count_is_refused(compose, entry, limit):
+    """limit=-1 once dropped each split's last utterance without a word; 0 scored nothing."""
+    entry_point = importlib.import_module(entry)
+    with pytest.raises(ValueError, match=rf"limit={limit!r}: expected a whole number"):
+        entry_point.build_job(compose(entry, ["model=tiny", "logger=none", f"limit={limit}"]))

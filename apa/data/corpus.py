@@ -71,6 +71,13 @@ class Corpus(Protocol):
 TRAIN, DEV = "train", "dev"
 
 
+def check_limit(limit: int | None) -> None:
+    """``limit`` (the first N utterances of each split) must be a count of at least 1, or None for
+    all: a negative one would silently drop the last utterances and 0 would score nothing."""
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"limit={limit!r}: expected a whole number of utterances (at least 1), or null for all")
+
+
 def held_out_speakers(utterances: list[Utterance], dev_speakers: float | int, seed: int) -> set[str]:
     """A seeded choice of speakers: ``dev_speakers`` is a fraction (a float in (0, 1)) or a count
     (an int) of them; a fraction takes at least one speaker."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apa.data.corpus import Corpus
+from apa.data.corpus import Corpus, check_limit
 from apa.data.records import Scores, ScoresFile, Utterance, read_scores
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.pairing import pair_scores
@@ -55,6 +55,9 @@ class EvaluateJob:
     resamples: int = 1000
     seed: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_limit(self.limit)
 
 
 def score(

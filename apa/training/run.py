@@ -21,7 +21,7 @@ from accelerate.utils import broadcast_object_list
 from peft import LoraConfig, PeftModel
 from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback, set_seed
 
-from apa.data.corpus import DEV, Corpus
+from apa.data.corpus import DEV, Corpus, check_limit
 from apa.data.features import FeatureCache, FeatureTable
 from apa.data.records import Utterance
 from apa.evaluation import Report, announce, decode_and_score, decoder_for, evaluate
@@ -67,6 +67,9 @@ class TrainJob:
     dev_selection: tuple[str, ...] = ("sentence/total/pcc",)  # dev metrics averaged into dev/selection
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for the tracker
     callbacks: list[TrainerCallback] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_limit(self.limit)
 
 
 def adapter_config(lora: LoraConfig, model: PreTrainedModel, score_ids: list[int], modules: list[str]) -> LoraConfig:
