@@ -116,6 +116,31 @@ def unreadable_file(path: Path) -> str | None:
     return None
 
 
+MAX_CONFIG_BYTES = 1_000_000  # a resolved run config is a few kB
+MAX_CONFIG_DEPTH = 32  # and a few levels deep
+
+
+def read_config_yaml(path: Path) -> Any:
+    """A run's YAML config, bounded before it is built: at most :data:`MAX_CONFIG_BYTES`, nested at
+    most :data:`MAX_CONFIG_DEPTH` deep, and no aliases (train.py writes none; an alias bomb would
+    expand into billions of nodes, a self-referencing anchor into an endless loop). Scanning the
+    parser's events costs time linear in the file, whatever its aliases would expand to."""
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise RunFolderError(f"{path}: {path.stat().st_size:,} bytes; a run's config is at most {MAX_CONFIG_BYTES:,}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise RunFolderError(f"{path}: a YAML alias (*{event.anchor}); a run's config has none")
+            depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+            if depth > MAX_CONFIG_DEPTH:
+                raise RunFolderError(f"{path}: nested over {MAX_CONFIG_DEPTH} levels deep; not a run's config")
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise RunFolderError(f"{path}: not readable YAML ({error})") from error
+
+
 def walk(node: Any, where: str = "") -> Iterator[tuple[str, str, Any]]:
     """(dotted path, key, value) of every key in a nested config, lists included."""
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
@@ -169,10 +194,7 @@ def _finished_run(folder: Path, groups: list[str]) -> tuple[Path, dict[str, Any]
         unfinished = (folder / CHECKPOINT_DIR).is_dir()
         hint = f"; finish it with trainer.resume=true hydra.run.dir={folder}" if unfinished else ""
         raise RunFolderError(f"checkpoint={folder}: not a finished training run, no {RUN_CONFIG} ({expected}){hint}")
-    try:
-        config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise RunFolderError(f"{config_file}: not readable YAML ({error})") from error
+    config = read_config_yaml(config_file)
     if not isinstance(config, dict) or not all(isinstance(config.get(g), dict) for g in groups):
         raise RunFolderError(f"{config_file}: not a training run's config (expected the groups {', '.join(groups)})")
     for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):

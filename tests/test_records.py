@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from apa.data.records import LabelError, Scores
+from apa.data.records import LabelError, Scores, read_scores
 from apa.data.scales import SCALES, scale_of
 
 
@@ -113,3 +113,11 @@ def test_value_and_with_value_address_every_granularity():
     changed = scores.with_value("phone", "accuracy", 0.4, word=1, phone=2)
     assert changed.value("phone", "accuracy", word=1, phone=2) == 0.4
     assert scores.value("phone", "accuracy", word=1, phone=2) == 1  # records are immutable
+
+
+@pytest.mark.parametrize("depth", [17, 1000, 100_000])
+def test_a_scores_file_nested_without_end_is_refused(tmp_path, depth):
+    path = tmp_path / "predictions.json"
+    path.write_text('{"utt": ' + "[" * depth + "]" * depth + "}")
+    with pytest.raises(LabelError, match="nested over 16 levels deep"):
+        read_scores(path, complete=False)

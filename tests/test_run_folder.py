@@ -2,6 +2,7 @@
 what is not a finished run is refused before any model loads."""
 
 import ast
+import re
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ import yaml
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
-from apa import runs
+from apa import runs, score
 from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder
 from apa.models import Qwen2AudioCheckpoint
 from apa.models.offline import TinyQwen2Audio
@@ -183,3 +184,34 @@ def test_optional_groups_may_be_null_and_are_checked_too(run_folder):
     write(lambda c: c.update(decoding={"_target_": "builtins.exec", "_args_": ["print(1)"]}))
     with pytest.raises(RunFolderError, match=r"decoding\._target_='builtins\.exec'"):
         read_run_config(folder, RUN_GROUPS, allowed, optional=["decoding"])
+
+
+BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(9)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        (BILLION_LAUGHS + "model: *j\n", r"a YAML alias \(\*a\)"),  # 9^10 strings once expanded
+        ("model: &self [*self]\n", r"a YAML alias \(\*self\)"),  # refers to itself
+        ("model: " + "[" * 40 + "]" * 40 + "\n", "nested over 32 levels deep"),
+    ],
+    ids=["alias-bomb", "self-reference", "deep"],
+)
+def test_a_config_that_would_expand_without_end_is_refused(compose, run_folder, recording, text, refused):
+    folder, _ = run_folder
+    (folder / "config.yaml").write_text(text)
+    with pytest.raises(RunFolderError, match=refused):
+        evaluate_job(compose, folder)
+    with pytest.raises(SystemExit) as caught:  # apa score reads the same folder the same way
+        score.main([str(recording), "--text", "mike", "--checkpoint", str(folder)])
+    assert re.search(refused, str(caught.value.code))
+
+
+def test_an_oversized_config_is_refused_before_it_is_parsed(compose, run_folder):
+    folder, _ = run_folder
+    (folder / "config.yaml").write_text("# " + "x" * 2_000_000 + "\n")
+    with pytest.raises(RunFolderError, match="bytes; a run's config is at most 1,000,000"):
+        evaluate_job(compose, folder)

@@ -140,15 +140,35 @@ def read_text(path: Path) -> str:
         raise LabelError(f"{path}: not UTF-8 text ({error}); save it as UTF-8") from error
 
 
+MAX_JSON_DEPTH = 16  # utterance -> words -> word -> phones: 5 levels; deeper is not a scores file
+
+
+def nesting_depth(value: Any) -> int:
+    """How many objects and lists deep ``value`` is (iteratively: any depth is measured)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, Mapping) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def read_entries(path: Path, missing: str = "no such scores file") -> JsonObject:
     """The raw entries of a scores.json-schema file, keyed by utterance id; keys written twice
     are left out, and recorded for :func:`duplicated_keys`."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: {missing}")
+    too_deep = f"{path}: nested over {MAX_JSON_DEPTH} levels deep; a scores file is 5 levels deep"
     try:
         entries = json.loads(read_text(path), object_pairs_hook=_json_object)
     except json.JSONDecodeError as error:
         raise LabelError(f"{path}: not valid JSON ({error})") from error
+    except RecursionError:  # deeper than Python's recursion limit
+        raise LabelError(too_deep) from None
+    if nesting_depth(entries) > MAX_JSON_DEPTH:
+        raise LabelError(too_deep)
     if not isinstance(entries, dict):
         raise LabelError(f"{path}: expected an object keyed by utterance id, got {type(entries).__name__}")
     return entries

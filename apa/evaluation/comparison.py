@@ -11,12 +11,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from apa.data.records import Scores, read_scores
 from apa.evaluation.metrics import paired_bootstrap
 from apa.evaluation.report import COLUMNS, HEADINGS, SHORT, number
-from apa.runs import METRICS, PREDICTIONS, REFERENCES, RUN_CONFIG
+from apa.runs import METRICS, PREDICTIONS, REFERENCES, RUN_CONFIG, read_config_yaml
 
 
 @dataclass
@@ -48,7 +46,7 @@ def run_name(folder: Path) -> str:
     config_file = folder / RUN_CONFIG
     if not config_file.is_file():
         return folder.name
-    config = yaml.safe_load(config_file.read_text())
+    config = read_config_yaml(config_file)
     parts = [config.get(key, {}).get("_target_", "").rsplit(".", 1)[-1] for key in ("objective",)]
     parts.append(config.get("prompt", {}).get("name", ""))
     return f"{' '.join(p for p in parts if p)} ({folder.name})"
