@@ -176,17 +176,22 @@ def refuse(problems: list[DataProblem], source: Path | str) -> None:
         raise ScoreInputError(f"{source}: {describe(problems)}")
 
 
-def check_recordings(requests: list[Request]) -> None:
-    """Every audio file exists, reads and has samples (headers only, before any model loads)."""
-    problems = []
+def check_recordings(requests: list[Request]) -> tuple[list[Request], list[DataProblem]]:
+    """The recordings whose audio exists, reads, has samples and only finite ones (checked before
+    any model loads), and why each other one cannot be scored. One recording that cannot be scored
+    is an error; in a batch, the others are scored and the bad ones reported."""
+    kept, problems = [], []
     for request in requests:
         try:
             check_audio(request.audio)
+            kept.append(request)
         except AudioError as error:
             problems.append(DataProblem(request.uid, str(error)))
     if len(requests) == 1 and problems:
         raise AudioError(problems[0].message)  # it names the file
-    refuse(problems, "audio")
+    if not kept:
+        refuse(problems, "audio")
+    return kept, problems
 
 
 def placeholder_scores(words: Sequence[str], phones: Sequence[Sequence[str]]) -> Scores:
@@ -322,7 +327,9 @@ def check_output(path: Path | None, inputs: set[Path]) -> None:
 def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
     requests = requests_from(args)
     check_output(args.json, input_files(args, requests))
-    check_recordings(requests)
+    requests, skipped = check_recordings(requests)
+    if skipped:
+        log.warning("not scored, %s", describe(skipped))
     run = TrainedRun.open(args.checkpoint, args.trust_remote_code)
     lexicon = None
     if run.needs_phones and any(r.phones is None for r in requests):
@@ -338,6 +345,8 @@ def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
         console.print(summary_table(scores, texts))
         if args.json is None:
             console.print("every word's and phone's scores: --json OUT", style="dim")
+    if skipped:
+        console.print(f"! {len(skipped)} recording(s) not scored: {', '.join(p.where for p in skipped)}")
     if args.json is not None:
         write_json(args.json, predictions_json(scores, texts))
         console.print(f"scores of {len(scores)} recording(s) written to {args.json}")

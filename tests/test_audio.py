@@ -46,6 +46,20 @@ def test_bad_files_are_named(tmp_path, make, message):
     assert str(path) in str(error.value)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_samples_are_named_where_audio_is_read(tmp_path, bad):
+    samples = np.zeros(1600, dtype=np.float32)
+    samples[[3, 700]] = bad
+    path = tmp_path / "float.wav"
+    soundfile.write(path, samples, SAMPLE_RATE, subtype="FLOAT")
+    for read in (load_audio, check_audio, lambda p: check_audio(p.read_bytes(), name=str(p))):
+        with pytest.raises(AudioError, match=r"2 of 1600 samples are not finite \(NaN or infinity\)") as error:
+            read(path)
+        assert str(path) in str(error.value)
+    soundfile.write(path, np.zeros(1600, dtype=np.float32), SAMPLE_RATE, subtype="FLOAT")
+    assert check_audio(path) == pytest.approx(0.1) and np.isfinite(load_audio(path)).all()  # finite floats pass
+
+
 def test_reads_bytes_like_a_file(recording):
     assert np.array_equal(load_audio(recording.read_bytes(), name="utt"), load_audio(recording))
     with pytest.raises(AudioError, match="utt: not a readable audio file"):

@@ -595,3 +595,20 @@ def test_the_apa_command_runs_score(capsys):
         cli.main(["score", "--help"])
     assert caught.value.code == 0
     assert "usage: apa score" in capsys.readouterr().out and "--checkpoint RUN_DIR" in score.parser().format_help()
+
+
+def test_a_batch_scores_the_good_recordings_and_names_the_one_with_non_finite_samples(tiny_run, recording, tmp_path):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    samples, rate = soundfile.read(recording, dtype="float32")
+    soundfile.write(folder / "good.wav", samples, rate)
+    samples[100] = np.nan
+    soundfile.write(folder / "broken.wav", samples, rate, subtype="FLOAT")
+    for stem in ("good", "broken"):
+        (folder / f"{stem}.txt").write_text("mike likes the white one")
+    out = tmp_path / "scores.json"
+    result = launch("-m", "apa.score", str(folder), "--checkpoint", str(tiny_run), "--json", str(out), outputs=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(read_scores(out, complete=False)[0]) == ["good"]
+    assert "1 recording(s) not scored: broken" in result.stdout
+    assert "broken.wav: 1 of" in result.stderr and "not finite" in result.stderr

@@ -95,6 +95,14 @@ def break_empty_audio(root):
     return uid, "the audio is empty"
 
 
+def break_non_finite_audio(root):
+    uid, wav = first_wav(root)
+    samples, rate = soundfile.read(wav, dtype="float32")
+    samples[len(samples) // 2] = np.nan  # a float WAV can store it; every adapter weight would follow
+    soundfile.write(wav, samples, rate, subtype="FLOAT")
+    return uid, "1 of"
+
+
 def break_labels_without_audio(root):
     edit_labels(root, lambda labels: labels.update(ORPHAN01={**next(iter(labels.values()))}))
     return "ORPHAN01", "has labels in resource/scores.json but no split's wav.scp lists its audio"
@@ -181,6 +189,7 @@ BREAKAGES = [
     break_missing_audio,
     break_unreadable_audio,
     break_empty_audio,
+    break_non_finite_audio,
     break_labels_without_audio,
     break_audio_without_labels,
     break_unequal_phones,

@@ -224,3 +224,28 @@ def test_a_folder_with_only_hydras_record_is_a_new_run(compose, tmp_path):
     (job.output_dir / "train.log").write_text("")
     training.run(job)
     assert (job.output_dir / "adapter" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("where", ["loss", "gradient norm"])
+def test_a_non_finite_step_stops_training_and_keeps_the_checkpoints_before_it(compose, where):
+    from apa.training.trainer import NonFiniteTraining
+
+    job = build_job(compose("train", overrides("fa", 3, "prompt=sentence", "trainer.arguments.save_steps=1")))
+    forward, calls = job.objective.forward, []
+
+    def poisoned(model, batch):  # from the second optimizer step on (2 micro-batches a step)
+        output = forward(model, batch)
+        calls.append(1)
+        if len(calls) > 2:
+            if where == "loss":
+                output.loss = output.loss * float("nan")
+            else:  # the loss stays finite, one trained weight's gradient does not
+                trained = next(p for p in model.parameters() if p.requires_grad)
+                trained.register_hook(lambda grad: grad * float("inf"))
+        return output
+
+    job.objective.forward = poisoned
+    with pytest.raises(NonFiniteTraining, match=rf"stopped at step 2: the {where} is (nan|inf)"):
+        training.run(job)
+    assert sorted(p.name for p in (job.output_dir / "checkpoints").iterdir()) == ["checkpoint-1"]
+    assert not (job.output_dir / "adapter").exists() and not (job.output_dir / "config.yaml").exists()

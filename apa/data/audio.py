@@ -71,11 +71,25 @@ def _check_whole(handle: Path | io.BytesIO, label: str, frames: int, sample_rate
         )
 
 
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # the only stored samples that can be NaN or infinite
+
+
+def _check_finite(samples: np.ndarray, label: str) -> None:
+    bad = int(np.size(samples) - np.count_nonzero(np.isfinite(samples)))
+    if bad:
+        raise AudioError(f"{label}: {bad} of {np.size(samples)} samples are not finite (NaN or infinity)")
+
+
 def check_audio(source: AudioSource, name: str | None = None) -> float:
-    """Read only the header: the duration in seconds, or :class:`AudioError` for a bad file."""
+    """Read the header (and the samples of a floating-point file, which may be NaN or infinite):
+    the duration in seconds, or :class:`AudioError` for a bad file."""
     handle, label = _open(source, name)
     try:
         info = soundfile.info(handle)
+        if info.subtype in FLOAT_SUBTYPES:
+            if isinstance(handle, io.BytesIO):
+                handle.seek(0)
+            _check_finite(soundfile.read(handle, dtype="float64")[0], label)
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"{label}: not a readable audio file ({error})") from error
     if info.frames == 0:
@@ -94,6 +108,7 @@ def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE, name: str | 
     if samples.shape[0] == 0:
         raise AudioError(f"{label}: the audio is empty (0 samples)")
     _check_whole(handle, label, samples.shape[0], file_rate)
+    _check_finite(samples, label)
     mono = samples.mean(axis=1)
     if file_rate != sample_rate:
         mono = soxr.resample(mono, file_rate, sample_rate)

@@ -69,6 +69,10 @@ class TrainerSettings:
             raise TypeError(f"trainer.arguments: {error} (see transformers.TrainingArguments)") from error
 
 
+class NonFiniteTraining(RuntimeError):
+    """The loss or the gradient norm became NaN or infinite: training stops before the weights take it."""
+
+
 class ScoringTrainer(AtomicCheckpoints, Trainer):
     """``Trainer`` whose loss comes from the :class:`Scorer`; logs every part of the objective
     (averaged between logging steps, and across processes) and the throughput."""
@@ -93,6 +97,7 @@ class ScoringTrainer(AtomicCheckpoints, Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         output = model(**inputs)
+        self.stop_unless_finite("loss", output.loss)
         for name, value in output.metrics.items():
             self._parts[name].append(value)
         self._samples += int(inputs["audio_index"].max()) + 1
@@ -112,6 +117,22 @@ class ScoringTrainer(AtomicCheckpoints, Trainer):
             self._samples = self._tokens = 0
             self._since = time.perf_counter()
         super().log(logs, start_time)
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        grad_norm = super()._get_grad_norm(model, grad_norm)
+        self.stop_unless_finite("gradient norm", torch.as_tensor(grad_norm))  # before the optimizer steps
+        return grad_norm
+
+    def stop_unless_finite(self, what: str, value: torch.Tensor) -> None:
+        """Stop a run whose ``what`` is NaN or infinite: one such step turns every adapter weight to NaN,
+        and a run that saved them would look finished. Its checkpoints (all taken before) are kept."""
+        if not torch.isfinite(value.detach()).all():
+            raise NonFiniteTraining(
+                f"training stopped at step {self.state.global_step + 1}: the {what} is {value.item()} "
+                f"(not finite), so no adapter was saved; the checkpoints before it are in {self.args.output_dir} "
+                "(continue from the newest with trainer.resume=true, e.g. at a lower learning rate), and the "
+                "training data may hold a non-finite sample or label"
+            )
 
     def _get_train_sampler(self, train_dataset=None):
         if self.args.train_sampling_strategy == "group_by_length" and self.lengths is not None:
