@@ -37,7 +37,7 @@ from apa.data.audio import AudioError, check_audio
 from apa.data.corpus import DataProblem, describe
 from apa.data.features import FeatureCache
 from apa.data.lexicon import LEXICON_FILE, Lexicon, LexiconError, OutOfVocabulary, parse_phones, words_of
-from apa.data.records import Scores, Utterance, WordScores
+from apa.data.records import LabelError, Scores, Utterance, WordScores, read_text
 from apa.data.speechocean762 import read_kaldi_table
 from apa.evaluation.decoding import Decoder, decoder_for
 from apa.evaluation.display import summary_table, utterance_view
@@ -50,7 +50,12 @@ from apa.runs import ADAPTER_DIR, RunFolderError, implied_decoding, read_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = PROJECT_ROOT / "pretrained" / "mini-speechocean762"  # the shipped adapter, a run folder
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")  # what soundfile reads
+# What soundfile (libsndfile) reads, by the suffixes its formats are written with.
+AUDIO_SUFFIXES = (
+    *(".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".snd", ".caf"),
+    *(".w64", ".rf64", ".sph", ".nist", ".voc", ".sd2", ".avr", ".paf", ".pvf", ".htk", ".xi", ".iff", ".svx"),
+    *(".sf", ".ircam", ".wve"),
+)
 TEXT_SIDECARS = (".txt", ".lab")  # the words said, beside the audio file (the Montreal Forced Aligner's layout)
 DEFAULT_CACHE = "~/.cache/apa"  # as conf/paths/default.yaml: $APA_CACHE, else this
 WAY_OUT = (
@@ -145,10 +150,26 @@ def folder_recordings(folder: Path) -> list[Request]:
         elif sidecar is None:
             problems.append(DataProblem(str(path), f"no text beside it ({' or '.join(TEXT_SIDECARS)})"))
         else:
-            requests.append(Request(path.stem, path, sidecar.read_text(encoding="utf-8")))
+            requests.append(Request(path.stem, path, read_text(sidecar, ScoreInputError)))
         seen.setdefault(path.stem, path)
     refuse(problems, folder)
+    skipped = not_scored(folder, files)
+    if skipped:
+        log.warning("%s: files not scored, %s", folder, describe(skipped))
     return requests
+
+
+def not_scored(folder: Path, audio: list[Path]) -> list[DataProblem]:
+    """The files in ``folder`` (and below) that are neither scored audio nor the text beside it."""
+    used = {*audio, *(path.with_suffix(suffix) for path in audio for suffix in TEXT_SIDECARS)}
+    skipped = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p not in used):
+        if path.suffix.lower() in TEXT_SIDECARS:
+            why = "a text with no audio file beside it"
+        else:
+            why = f"not an audio format soundfile reads ({', '.join(AUDIO_SUFFIXES)})"
+        skipped.append(DataProblem(str(path), why))
+    return skipped
 
 
 def kaldi_recordings(wav_scp: Path, text_file: Path, audio_root: Path | None) -> list[Request]:
@@ -371,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     quiet_libraries()
     try:
         score(args, Console())
-    except (ScoreInputError, RunFolderError, AudioError, LexiconError, FileNotFoundError) as error:
+    except (ScoreInputError, RunFolderError, AudioError, LexiconError, LabelError, FileNotFoundError) as error:
         sys.exit(f"apa score: error: {error}")
 
 

@@ -1,8 +1,11 @@
 """Comparing run folders offline: a table with intervals and paired-bootstrap differences."""
 
-import pytest
+import json
 
-from apa.evaluation.comparison import comparison_table, load_run
+import pytest
+import yaml
+
+from apa.evaluation.comparison import comparison_table, load_run, main
 
 from .helpers import launch
 
@@ -45,3 +48,33 @@ def test_command_line(scored_runs, tmp_path):
     )
     missing = launch("-m", "apa.compare", str(tmp_path), outputs=tmp_path / "outputs")
     assert missing.returncode != 0 and "no metrics.json" in missing.stderr
+
+
+def compare_fails(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    return str(caught.value.code) + capsys.readouterr().err
+
+
+def test_what_cannot_be_compared_is_a_clear_error_not_a_traceback(scored_runs, tmp_path, capsys):
+    close, noisy = map(str, scored_runs)
+    assert "apa compare: error:" in compare_fails([str(tmp_path)], capsys)  # not a run folder
+    assert "no metrics.json" in compare_fails([str(tmp_path)], capsys)
+    references = scored_runs[1] / "references.json"
+    fewer = json.loads(references.read_text())
+    fewer.pop(next(iter(fewer)))
+    references.write_text(json.dumps(fewer))
+    assert "scored against different references" in compare_fails([close, noisy], capsys)
+    references.write_text(references.read_text().replace('"accuracy": ', '"accuracy": 0.5 + ', 1))  # not JSON
+    assert "references.json: not valid JSON" in compare_fails([close, noisy], capsys)
+    for bad in ("0", "-5", "x"):
+        assert "expected a whole number of at least 1" in compare_fails([close, "--resamples", bad], capsys)
+    (scored_runs[0] / "metrics.json").write_text("[1, 2]")
+    assert "not a metrics file apa wrote" in compare_fails([close], capsys)
+
+
+def test_a_run_whose_config_names_no_objective_is_named_after_its_folder(scored_runs):
+    (scored_runs[0] / "config.yaml").write_text(yaml.safe_dump({"objective": None, "prompt": {"name": "multi"}}))
+    assert load_run(scored_runs[0]).name == "multi (close)"
+    (scored_runs[0] / "config.yaml").write_text("just text\n")
+    assert load_run(scored_runs[0]).name == "close"

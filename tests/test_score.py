@@ -109,6 +109,15 @@ def test_a_lexicon_file_comes_before_cmudict_and_is_checked(tmp_path):
         Lexicon.standard([tmp_path / "absent.txt"])
 
 
+def test_a_lexicon_with_a_byte_order_mark_reads_its_first_entry_and_latin1_is_named(tmp_path):
+    lexicon_file = tmp_path / "mine.txt"
+    lexicon_file.write_bytes("\ufeffXYZZY\tZ IH1 Z IY0\n".encode())  # as Notepad saves "UTF-8"
+    assert Lexicon.standard([lexicon_file]).phones(["XYZZY"]) == [("Z", "IH1", "Z", "IY0")]
+    lexicon_file.write_bytes("CAF\xc9\tK AE0 F EY1\n".encode("latin-1"))
+    with pytest.raises(LexiconError, match=r"mine.txt: not UTF-8 text .*save it as UTF-8"):
+        Lexicon.standard([lexicon_file])
+
+
 def test_an_unknown_word_is_named():
     with pytest.raises(OutOfVocabulary) as caught:
         Lexicon.standard().phones(["HELLO", "XYZZY", "QWRTYX", "XYZZY"])
@@ -612,3 +621,30 @@ def test_a_batch_scores_the_good_recordings_and_names_the_one_with_non_finite_sa
     assert sorted(read_scores(out, complete=False)[0]) == ["good"]
     assert "1 recording(s) not scored: broken" in result.stdout
     assert "broken.wav: 1 of" in result.stderr and "not finite" in result.stderr
+
+
+def test_a_folder_says_what_it_did_not_score_and_reads_every_format_soundfile_reads(tiny_run, recording, tmp_path):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    samples, rate = soundfile.read(recording, dtype="float32")
+    for name, audio_format in (("sun.au", "AU"), ("apple.caf", "CAF")):  # formats soundfile reads
+        soundfile.write(folder / name, samples, rate, format=audio_format)
+        (folder / name).with_suffix(".txt").write_text("mike likes the white one")
+    (folder / "phone.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A ")  # a format it does not read
+    (folder / "orphan.txt").write_text("no recording for this one")
+    out = tmp_path / "scores.json"
+    result = launch("-m", "apa.score", str(folder), "--checkpoint", str(tiny_run), "--json", str(out), outputs=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(read_scores(out, complete=False)[0]) == ["apple", "sun"]
+    assert "files not scored, 2 bad entries" in result.stderr
+    assert "orphan.txt: a text with no audio file beside it" in result.stderr
+    assert "phone.m4a: not an audio format soundfile reads" in result.stderr
+
+
+def test_a_sidecar_that_is_not_utf8_is_named(tiny_run, recording, tmp_path):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    shutil.copy(recording, folder / "cafe.wav")
+    (folder / "cafe.txt").write_bytes("CAF\xc9 AU LAIT".encode("latin-1"))
+    message = fails([str(folder), "--checkpoint", str(tiny_run)])
+    assert "cafe.txt: not UTF-8 text" in message and "save it as UTF-8" in message

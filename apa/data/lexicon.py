@@ -26,7 +26,7 @@ from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
-from apa.data.records import Scores, read_entries
+from apa.data.records import Scores, read_entries, read_text
 from apa.data.speechocean762 import SCORES_FILE
 
 LEXICON_FILE = Path("resource") / "lexicon.txt"  # in a speechocean762 folder of the official layout
@@ -99,7 +99,7 @@ def read_pronunciations(path: Path) -> dict[str, list[Phones]]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such lexicon file (expected WORD<TAB>PHONES lines, as {LEXICON_FILE})")
     entries: dict[str, list[Phones]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path, LexiconError).splitlines(), start=1):
         if not line.strip():
             continue
         word, _, phones = line.partition("\t") if "\t" in line else line.strip().partition(" ")

@@ -132,12 +132,13 @@ def _json_object(pairs: list[tuple[str, Any]]) -> JsonObject:
     return entry
 
 
-def read_text(path: Path) -> str:
-    """A text file that must be UTF-8 (a UTF-16 export, say, is named, not garbled)."""
+def read_text(path: Path, error: type[ValueError] = LabelError) -> str:
+    """A text file that must be UTF-8 (a Latin-1 or UTF-16 export, say, is named as ``error``, not
+    garbled); a byte-order mark some editors write first is dropped, not read as part of the text."""
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise LabelError(f"{path}: not UTF-8 text ({error}); save it as UTF-8") from error
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as decoding:
+        raise error(f"{path}: not UTF-8 text ({decoding}); save it as UTF-8") from decoding
 
 
 MAX_JSON_DEPTH = 16  # utterance -> words -> word -> phones: 5 levels; deeper is not a scores file

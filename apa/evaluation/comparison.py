@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +36,27 @@ def load_run(folder: Path) -> Run:
     return Run(
         folder=folder,
         name=run_name(folder),
-        metrics=json.loads((folder / METRICS).read_text()),
+        metrics=read_metrics(folder / METRICS),
         predictions=read_scores(folder / PREDICTIONS, complete=False)[0],
         references=read_scores(folder / REFERENCES)[0],
     )
+
+
+def read_metrics(path: Path) -> dict:
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path}: not a metrics file apa wrote ({type(error).__name__}: {error})") from error
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("metrics"), dict):
+        raise ValueError(f"{path}: not a metrics file apa wrote (no 'metrics' object)")
+    return metrics
+
+
+def positive_count(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of at least 1")
+    return int(text)
 
 
 def run_name(folder: Path) -> str:
@@ -47,8 +65,11 @@ def run_name(folder: Path) -> str:
     if not config_file.is_file():
         return folder.name
     config = read_config_yaml(config_file)
-    parts = [config.get(key, {}).get("_target_", "").rsplit(".", 1)[-1] for key in ("objective",)]
-    parts.append(config.get("prompt", {}).get("name", ""))
+    config = config if isinstance(config, dict) else {}
+    objective, prompt = (
+        config.get(key) if isinstance(config.get(key), dict) else {} for key in ("objective", "prompt")
+    )
+    parts = [str(objective.get("_target_", "")).rsplit(".", 1)[-1], str(prompt.get("name", ""))]
     return f"{' '.join(p for p in parts if p)} ({folder.name})"
 
 
@@ -94,11 +115,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("runs", nargs="+", type=Path, help="run folders; the first is the baseline")
     parser.add_argument("--metric", default="pcc", choices=["pcc", "scc", "rmse", "sd", "sd_reference"])
-    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--resamples", type=positive_count, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, help="also write the Markdown here")
     args = parser.parse_args(argv)
-    table = comparison_table([load_run(folder) for folder in args.runs], args.metric, args.resamples, args.seed)
+    try:
+        table = comparison_table([load_run(folder) for folder in args.runs], args.metric, args.resamples, args.seed)
+    except (FileNotFoundError, ValueError) as error:  # a folder that is not a run, runs that do not compare
+        sys.exit(f"apa compare: error: {error}")
     print(table)
     if args.output:
         args.output.write_text(table, encoding="utf-8")
