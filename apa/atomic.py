@@ -11,6 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def check_folder(path: Path, what: str) -> None:
+    """Refuse a folder setting that names an existing file (it would fail, or be written over, later)."""
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{what}={path}: a file, not a folder; name a folder (it is created if missing)")
+
+
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` in one rename of a finished file beside it: a crash or a full disk
     leaves the old file (or none), never a part of the new one."""

@@ -33,6 +33,7 @@ from typing import Any
 from hydra.utils import instantiate
 from rich.console import Console
 
+from apa.atomic import check_folder
 from apa.data.audio import AudioError, check_audio
 from apa.data.corpus import DataProblem, describe
 from apa.data.features import FeatureCache
@@ -43,7 +44,7 @@ from apa.evaluation.decoding import Decoder, decoder_for
 from apa.evaluation.display import summary_table, utterance_view
 from apa.evaluation.report import predictions_json, write_json
 from apa.models import LoadedModel, ModelSource
-from apa.models.adapter import load_adapter
+from apa.models.adapter import AdapterError, load_adapter
 from apa.prompts import Prompt
 from apa.quiet import ignore_library_warnings
 from apa.runs import ADAPTER_DIR, RunFolderError, implied_decoding, read_run
@@ -256,7 +257,9 @@ def utterances(requests: list[Request], lexicon: Lexicon | None) -> list[Utteran
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("APA_CACHE", DEFAULT_CACHE)).expanduser()
+    path = Path(os.environ.get("APA_CACHE", DEFAULT_CACHE)).expanduser()
+    check_folder(path, "$APA_CACHE")
+    return path
 
 
 def predict(run: TrainedRun, loaded: LoadedModel, batch: list[Utterance], cache: Path) -> dict[str, Scores]:
@@ -348,6 +351,7 @@ def check_output(path: Path | None, inputs: set[Path]) -> None:
 def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
     requests = requests_from(args)
     check_output(args.json, input_files(args, requests))
+    cache = cache_dir()
     requests, skipped = check_recordings(requests)
     if skipped:
         log.warning("not scored, %s", describe(skipped))
@@ -358,7 +362,7 @@ def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
         log.info("canonical phones from %s", ", then ".join(lexicon.names))
     batch = utterances(requests, lexicon)
     log.info("scoring %d recording(s) with %s", len(batch), run.folder)
-    scores = predict(run, run.load(), batch, cache_dir())
+    scores = predict(run, run.load(), batch, cache)
     texts = {u.id: u.text for u in batch}
     if len(batch) == 1:
         console.print(utterance_view(batch[0].id, batch[0].text, scores[batch[0].id]))
@@ -392,7 +396,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     quiet_libraries()
     try:
         score(args, Console())
-    except (ScoreInputError, RunFolderError, AudioError, LexiconError, LabelError, FileNotFoundError) as error:
+    except (
+        ScoreInputError,
+        RunFolderError,
+        AudioError,
+        LexiconError,
+        LabelError,
+        FileNotFoundError,
+        NotADirectoryError,
+        AdapterError,
+    ) as error:
         sys.exit(f"apa score: error: {error}")
 
 

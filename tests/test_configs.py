@@ -112,3 +112,13 @@ def test_a_limit_that_is_not_a_count_is_refused(compose, entry, limit):
     entry_point = importlib.import_module(entry)
     with pytest.raises(ValueError, match=rf"limit={limit!r}: expected a whole number"):
         entry_point.build_job(compose(entry, ["model=tiny", "logger=none", f"limit={limit}"]))
+
+
+@pytest.mark.parametrize("entry", ["train", "evaluate"])
+@pytest.mark.parametrize("setting", ["paths.cache_dir", "paths.output_dir"])
+def test_a_folder_setting_that_names_a_file_is_refused(compose, entry, setting, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    entry_point = importlib.import_module(entry)
+    with pytest.raises(NotADirectoryError, match=rf"={a_file}: a file, not a folder"):
+        entry_point.build_job(compose(entry, ["model=tiny", "logger=none", f"{setting}={a_file}"]))

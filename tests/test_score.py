@@ -648,3 +648,14 @@ def test_a_sidecar_that_is_not_utf8_is_named(tiny_run, recording, tmp_path):
     (folder / "cafe.txt").write_bytes("CAF\xc9 AU LAIT".encode("latin-1"))
     message = fails([str(folder), "--checkpoint", str(tiny_run)])
     assert "cafe.txt: not UTF-8 text" in message and "save it as UTF-8" in message
+
+
+def test_an_adapter_trained_on_another_base_model_is_named(tiny_run, recording, tmp_path):
+    """The run folder says tiny; a wider tiny base (another model) cannot take its adapter."""
+    wider = tmp_path / "wider"
+    shutil.copytree(tiny_run, wider)
+    config = yaml.safe_load((wider / "config.yaml").read_text())
+    config["model"]["text_hidden_size"] = 96
+    (wider / "config.yaml").write_text(yaml.safe_dump(config))
+    message = fails([str(recording), "--text", "mike likes the white one", "--checkpoint", str(wider)])
+    assert "adapter does not fit this base model" in message and "it was trained on" in message

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from apa.atomic import check_folder
 from apa.data.corpus import Corpus, check_limit
 from apa.data.records import Scores, ScoresFile, Utterance, read_scores
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
@@ -58,6 +59,8 @@ class EvaluateJob:
 
     def __post_init__(self) -> None:
         check_limit(self.limit)
+        check_folder(self.output_dir, "output_dir")
+        check_folder(self.cache_dir, "paths.cache_dir ($APA_CACHE)")
 
 
 def score(

@@ -21,6 +21,7 @@ from accelerate.utils import broadcast_object_list
 from peft import LoraConfig, PeftModel
 from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback, set_seed
 
+from apa.atomic import check_folder
 from apa.data.corpus import DEV, Corpus, check_limit
 from apa.data.features import FeatureCache, FeatureTable
 from apa.data.records import Utterance
@@ -70,6 +71,8 @@ class TrainJob:
 
     def __post_init__(self) -> None:
         check_limit(self.limit)
+        check_folder(self.output_dir, "the run folder (hydra.run.dir)")
+        check_folder(self.cache_dir, "paths.cache_dir ($APA_CACHE)")
 
 
 def adapter_config(lora: LoraConfig, model: PreTrainedModel, score_ids: list[int], modules: list[str]) -> LoraConfig:
