@@ -24,6 +24,7 @@ from apa.data.lexicon import (
     corpus_stress,
     normalise,
     parse_phones,
+    words_of,
 )
 from apa.data.records import Scores, Utterance, read_scores
 from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder
@@ -53,6 +54,24 @@ def test_text_is_normalised_as_the_corpus_writes_it(corpus):
             text = line.split("\t", 1)[1]
             assert normalise(text) == text.split(), line
             assert normalise(text.lower()) == text.split()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("It w\u0430s good", "'\u0430' (U+0430 CYRILLIC SMALL LETTER A)"),  # a Cyrillic a inside "was"
+        ("I like \u5bff\u53f8 a lot", "U+5BFF CJK UNIFIED IDEOGRAPH-5BFF"),  # a word that would vanish
+        ("\u03b1lpha", "GREEK SMALL LETTER ALPHA"),
+    ],
+)
+def test_letters_outside_a_to_z_are_named_not_split_or_lost(text, named):
+    with pytest.raises(LexiconError, match="letters outside English's A-Z") as error:
+        words_of(text)
+    assert named in str(error.value)
+
+
+def test_accents_and_full_width_letters_are_reduced_to_a_to_z():
+    assert words_of("Caf\u00e9 \uff37\uff21\uff33 na\u00efve") == ["CAFE", "WAS", "NAIVE"]
 
 
 def test_cmudict_is_marked_the_way_the_corpus_marks_stress(speechocean762):

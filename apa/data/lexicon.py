@@ -62,11 +62,22 @@ class OutOfVocabulary(LexiconError):
         )
 
 
+def plain(text: str) -> str:
+    """``text`` with compatibility forms (full-width letters, ligatures) and accents reduced to their
+    base letters (NFKD, combining marks dropped) and apostrophes unified."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(APOSTROPHES))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def normalise(text: str) -> list[str]:
     """The words of ``text`` as speechocean762's ``text`` files write them."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(APOSTROPHES))
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return WORD.findall(plain.upper())
+    return WORD.findall(plain(text).upper())
+
+
+def foreign_letters(text: str) -> list[str]:
+    """The letters of ``text`` that are not English's A-Z once reduced (a Cyrillic a, U+0430, inside
+    "was"; a CJK word): the corpus's words have none, so such a word would be split or lost."""
+    return sorted({c for c in plain(text) if c.isalpha() and not all("A" <= u <= "Z" for u in c.upper())})
 
 
 def is_vowel(phone: str) -> bool:
@@ -176,7 +187,14 @@ class Lexicon:
 
 
 def words_of(text: str) -> list[str]:
-    """The normalised words of a reference text; an error if it has none."""
+    """The normalised words of a reference text; an error if it has none, or letters outside A-Z."""
+    foreign = foreign_letters(text)
+    if foreign:
+        named = ", ".join(f"{c!r} (U+{ord(c):04X} {unicodedata.name(c, 'unnamed')})" for c in foreign)
+        raise LexiconError(
+            f"the text {text!r} has letters outside English's A-Z: {named}; the words would be split or lost, "
+            "so retype them in Latin letters"
+        )
     words = normalise(text)
     if not words:
         raise LexiconError(f"the text {text!r} has no words to score")
