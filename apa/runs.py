@@ -44,6 +44,7 @@ REPORT = "report.md"  # the metrics as a markdown table
 UNTRAINED_DIR = "untrained"
 ADAPTER_CONFIG = "adapter_config.json"  # PEFT's names, in adapter/ and in every checkpoint
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+HYDRA_RECORD = Path(".hydra") / "hydra.yaml"  # Hydra's record of a launched run (where it ran: runtime.cwd)
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the targets a run may name are those of these groups
 RUN_GROUPS = ("model", "data", "prompt", "objective")  # what a run folder brings; only these are instantiated

@@ -24,6 +24,7 @@ import argparse
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,7 +35,7 @@ from hydra.utils import instantiate
 from rich.console import Console
 
 from apa.atomic import check_folder
-from apa.data.audio import AudioError, check_audio
+from apa.data.audio import SAMPLE_RATE, AudioError, check_audio, load_audio, speech_seconds
 from apa.data.corpus import DataProblem, describe
 from apa.data.features import FeatureCache
 from apa.data.lexicon import LEXICON_FILE, Lexicon, LexiconError, OutOfVocabulary, parse_phones, words_of
@@ -47,7 +48,7 @@ from apa.models import LoadedModel, ModelSource
 from apa.models.adapter import AdapterError, load_adapter
 from apa.prompts import Prompt
 from apa.quiet import ignore_library_warnings
-from apa.runs import ADAPTER_DIR, RunFolderError, implied_decoding, read_run
+from apa.runs import ADAPTER_DIR, HYDRA_RECORD, RunFolderError, implied_decoding, read_config_yaml, read_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = PROJECT_ROOT / "pretrained" / "mini-speechocean762"  # the shipped adapter, a run folder
@@ -112,9 +113,25 @@ class TrainedRun:
 
     @property
     def corpus(self) -> Path | None:
-        """The speechocean762 folder the run trained on, when it is on this machine (for its lexicon)."""
+        """The speechocean762 folder the run trained on, when it is on this machine (for its lexicon).
+        A relative ``data.root`` is read from where the run was launched (Hydra's ``.hydra/hydra.yaml``
+        records it), else from apa's checkout (where the shipped adapter was trained), never from
+        the current folder: the same run gives the same phones whatever folder it is used from."""
         root = (self.config.get("data") or {}).get("root")
-        return Path(root).expanduser() if root and (Path(root).expanduser() / LEXICON_FILE).is_file() else None
+        if not root:
+            return None
+        path = Path(root).expanduser()
+        if not path.is_absolute():
+            path = (self.launch_folder() or PROJECT_ROOT) / path
+        return path.resolve() if (path / LEXICON_FILE).is_file() else None
+
+    def launch_folder(self) -> Path | None:
+        record = self.folder / HYDRA_RECORD
+        try:
+            cwd = read_config_yaml(record)["hydra"]["runtime"]["cwd"]
+        except (OSError, RunFolderError, KeyError, TypeError):
+            return None  # not launched by Hydra (the shipped adapter), or no record of where
+        return Path(cwd) if isinstance(cwd, str) else None
 
     @property
     def needs_phones(self) -> bool:
@@ -256,6 +273,39 @@ def utterances(requests: list[Request], lexicon: Lexicon | None) -> list[Utteran
     return built
 
 
+def phone_sources(batch: list[Utterance], requests: list[Request], lexicon: Lexicon | None) -> dict[str, list[str]]:
+    """Where each word's canonical phones came from, per recording: a dictionary's name, or "--phones"."""
+    by_hand = {r.uid for r in requests if r.phones is not None}
+    if lexicon is None and not by_hand:
+        return {}
+    return {u.id: ["--phones" if u.id in by_hand else str(lexicon.source_of(word)) for word in u.words] for u in batch}
+
+
+def sources_note(sources: dict[str, list[str]]) -> str:
+    """How many words each dictionary gave, most first (``SOURCE for N words``)."""
+    counts = Counter(source for words in sources.values() for source in words)
+    return "; ".join(f"{source} for {n} word{'s' * (n != 1)}" for source, n in counts.most_common())
+
+
+MIN_SPEECH_SECONDS = 0.25  # the subset's 1,100 utterances hold at least 0.63 s each (speech_seconds)
+MAX_WORDS_PER_SECOND = 6.0  # twice the fastest of them (3.0 words per second of audio)
+
+
+def doubts(utterance: Utterance) -> list[str]:
+    """Why the scores of a recording cannot be trusted, from its signal alone: no speech in it, or
+    far too little time for the words it is said to hold (the model scores either confidently)."""
+    audio = load_audio(utterance.audio, name=str(utterance.audio))
+    seconds, words = len(audio) / SAMPLE_RATE, len(utterance.words)
+    if speech_seconds(audio) < MIN_SPEECH_SECONDS:
+        return [f"no speech found (under {MIN_SPEECH_SECONDS} s of sound above -50 dBFS): the scores mean nothing"]
+    if words / seconds > MAX_WORDS_PER_SECOND:
+        return [
+            f"{words} words in {seconds:.1f} s of audio, over {MAX_WORDS_PER_SECOND:.0f} a second: "
+            "far too short for the text, so the recording is not of these words"
+        ]
+    return []
+
+
 def cache_dir() -> Path:
     path = Path(os.environ.get("APA_CACHE", DEFAULT_CACHE)).expanduser()
     check_folder(path, "$APA_CACHE")
@@ -361,19 +411,30 @@ def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
         lexicon = Lexicon.standard([*args.lexicon, *filter(None, [run.corpus])])
         log.info("canonical phones from %s", ", then ".join(lexicon.names))
     batch = utterances(requests, lexicon)
+    sources = phone_sources(batch, requests, lexicon)
     log.info("scoring %d recording(s) with %s", len(batch), run.folder)
     scores = predict(run, run.load(), batch, cache)
     texts = {u.id: u.text for u in batch}
+    warnings = {u.id: found for u in batch if (found := doubts(u))}
     if len(batch) == 1:
         console.print(utterance_view(batch[0].id, batch[0].text, scores[batch[0].id]))
     else:
         console.print(summary_table(scores, texts))
         if args.json is None:
             console.print("every word's and phone's scores: --json OUT", style="dim")
+    if lexicon is not None:
+        console.print(f"canonical phones: {sources_note(sources)}", style="dim")
+    for uid, found in warnings.items():
+        console.print(f"! {uid}: not a score to trust: {'; '.join(found)}", style="bold red")
     if skipped:
         console.print(f"! {len(skipped)} recording(s) not scored: {', '.join(p.where for p in skipped)}")
     if args.json is not None:
-        write_json(args.json, predictions_json(scores, texts))
+        entries = predictions_json(scores, texts)
+        for uid, found in warnings.items():
+            entries[uid]["warnings"] = found
+        for uid, words in sources.items():
+            entries[uid]["phones_from"] = words
+        write_json(args.json, entries)
         console.print(f"scores of {len(scores)} recording(s) written to {args.json}")
     return scores
 

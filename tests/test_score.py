@@ -4,6 +4,7 @@ shipped adapter."""
 
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -234,6 +235,23 @@ def test_the_run_knows_its_corpus_lexicon_when_the_corpus_is_here(tmp_path):
     assert TrainedRun(tmp_path, run_config(objective, data={"root": str(speechocean762)})).corpus == speechocean762
     assert TrainedRun(tmp_path, run_config(objective, data={"root": str(tmp_path / "gone")})).corpus is None
     assert TrainedRun(tmp_path, run_config(objective, data={"source": "mispeech/speechocean762"})).corpus is None
+
+
+def test_a_relative_corpus_is_found_from_where_the_run_was_launched_not_the_current_folder(tmp_path, monkeypatch):
+    objective = {"_target_": "apa.objectives.FairAverage"}
+    corpus = tmp_path / "data" / "speechocean762"
+    (corpus / LEXICON_FILE).parent.mkdir(parents=True)
+    (corpus / LEXICON_FILE).write_text("MIKE\tM AY0 K\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # where the user happens to be: irrelevant
+    from_checkout = os.path.relpath(corpus, score.PROJECT_ROOT)  # as the shipped adapter records its corpus
+    assert TrainedRun(tmp_path, run_config(objective, data={"root": from_checkout})).corpus == corpus.resolve()
+    launched = tmp_path / "run"
+    (launched / ".hydra").mkdir(parents=True)
+    (launched / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"cwd": str(tmp_path)}}}))
+    relative = "data/speechocean762"  # relative to where train.py ran (tmp_path)
+    assert TrainedRun(launched, run_config(objective, data={"root": relative})).corpus == corpus.resolve()
+    assert TrainedRun(tmp_path / "elsewhere", run_config(objective, data={"root": relative})).corpus is None
 
 
 def test_a_missing_shipped_adapter_says_how_to_get_one(tmp_path, monkeypatch, recording):
@@ -678,3 +696,29 @@ def test_an_adapter_trained_on_another_base_model_is_named(tiny_run, recording, 
     (wider / "config.yaml").write_text(yaml.safe_dump(config))
     message = fails([str(recording), "--text", "mike likes the white one", "--checkpoint", str(wider)])
     assert "adapter does not fit this base model" in message and "it was trained on" in message
+
+
+def test_silence_and_a_clip_far_too_short_for_its_text_are_flagged_not_trusted(tiny_run, recording, tmp_path, capsys):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    soundfile.write(folder / "silence.wav", np.zeros(3 * 16000, dtype=np.float32), 16000)
+    samples, rate = soundfile.read(recording, dtype="float32")
+    soundfile.write(folder / "rushed.wav", samples[: int(2.2 * rate)], rate)
+    shutil.copy(recording, folder / "fine.wav")
+    sentence = "mike likes the white one"
+    texts = {"silence": sentence, "rushed": " ".join([sentence] * 42), "fine": sentence}  # 210 words in 2.2 s
+    for stem, text in texts.items():
+        (folder / f"{stem}.txt").write_text(text)
+    out = tmp_path / "scores.json"
+    score.main([str(folder), "--checkpoint", str(tiny_run), "--json", str(out)])
+    printed = capsys.readouterr().out
+    entries = json.loads(out.read_text())
+    assert entries["silence"]["warnings"] == [
+        "no speech found (under 0.25 s of sound above -50 dBFS): the scores mean nothing"
+    ]
+    assert entries["rushed"]["warnings"][0].startswith("210 words in 2.2 s of audio, over 6 a second")
+    assert "warnings" not in entries["fine"]
+    assert len(entries["fine"]["phones_from"]) == 5 and "canonical phones: " in printed  # which lexicon, per word
+    assert "silence: not a score to trust: no speech found" in " ".join(printed.split())
+    assert "rushed: not a score to trust: 210 words" in " ".join(printed.split())
+    assert read_scores(out, complete=False)[0].keys() == texts.keys()  # still the scores.json schema

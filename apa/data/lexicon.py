@@ -172,10 +172,12 @@ class Lexicon:
         return [name for name, _ in self.sources]
 
     def lookup(self, word: str) -> Phones | None:
-        for _, entries in self.sources:
-            if word in entries:
-                return entries[word]
-        return None
+        found = self.source_of(word)
+        return None if found is None else dict(self.sources)[found][word]
+
+    def source_of(self, word: str) -> str | None:
+        """The name of the first dictionary that knows ``word`` (the one its phones come from)."""
+        return next((name for name, entries in self.sources if word in entries), None)
 
     def phones(self, words: Sequence[str]) -> list[Phones]:
         """Every word's canonical phones; :class:`OutOfVocabulary` names all unknown words at once."""
