@@ -70,7 +70,8 @@ def run_name(folder: Path) -> str:
         config.get(key) if isinstance(config.get(key), dict) else {} for key in ("objective", "prompt")
     )
     parts = [str(objective.get("_target_", "")).rsplit(".", 1)[-1], str(prompt.get("name", ""))]
-    return f"{' '.join(p for p in parts if p)} ({folder.name})"
+    described = " ".join(p for p in parts if p)
+    return f"{described} ({folder.name})" if described else folder.name
 
 
 def _columns(runs: list[Run], metric: str) -> list[tuple[str, str]]:
