@@ -21,11 +21,14 @@ targets of Schrittwieser et al. 2020):
     L = L_FA + slot_ce_weight * (1/S) sum_slots -sum_k q_k(y) log p_k  [+ ce_weight * L_CE(template)]
 Its gradient, p - q, does not vanish on a wrong spike, and an uninformed model's best answer under
 it is the labels' distribution rather than a spike, so E stays sensitive to the input.
-``slot_ce_weight=0`` is the paper's loss alone. ``ce_weight`` adds cross-entropy on the answer's
+``slot_ce_weight=0`` is the paper's loss alone; ``granularity_weights`` weighs the slots by granularity
+instead of alike (:mod:`apa.objectives.weighting`). ``ce_weight`` adds cross-entropy on the answer's
 template tokens (the text between the slots), which keeps the format for free generation.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 
@@ -33,6 +36,7 @@ from apa.data.scales import ZERO_TO_TEN
 from apa.models.forward import hidden_states, logits, slot_hidden
 from apa.models.score_tokens import read_classes, score_token_ids
 from apa.objectives.base import Objective, ObjectiveOutput, target_log_probs
+from apa.objectives.weighting import GranularityWeights, weighted_mean
 
 
 def expected_scores(class_logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -42,9 +46,11 @@ def expected_scores(class_logits: torch.Tensor, allowed: torch.Tensor) -> torch.
     return scores
 
 
-def fair_average_loss(class_logits: torch.Tensor, allowed: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean of (sum_k p_k v_k - y)^2 over the slots."""
-    return torch.mean((expected_scores(class_logits, allowed) - targets.float()) ** 2)
+def fair_average_loss(
+    class_logits: torch.Tensor, allowed: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean of (sum_k p_k v_k - y)^2 over the slots (weighted: :mod:`apa.objectives.weighting`)."""
+    return weighted_mean((expected_scores(class_logits, allowed) - targets.float()) ** 2, weights)
 
 
 def two_hot(targets: torch.Tensor, n_classes: int = len(ZERO_TO_TEN)) -> torch.Tensor:
@@ -59,13 +65,16 @@ def two_hot(targets: torch.Tensor, n_classes: int = len(ZERO_TO_TEN)) -> torch.T
     return distribution.scatter_add_(1, upper[:, None], upper_weight[:, None])
 
 
-def class_cross_entropy(class_logits: torch.Tensor, allowed: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean over the slots of -sum_k q_k(y) log p_k, with q the two-hot target and p over the allowed classes."""
+def class_cross_entropy(
+    class_logits: torch.Tensor, allowed: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean over the slots (or weighted) of -sum_k q_k(y) log p_k, with q the two-hot target and p
+    over the allowed classes."""
     target = two_hot(targets)
     if (target[~allowed] > 0).any():
         raise ValueError("a reference lies between classes its scale does not allow (e.g. stress 7): cannot two-hot it")
     log_probs = torch.log_softmax(class_logits.float().masked_fill(~allowed, float("-inf")), dim=-1)
-    return -(target * log_probs.masked_fill(~allowed, 0.0)).sum(dim=-1).mean()
+    return weighted_mean(-(target * log_probs.masked_fill(~allowed, 0.0)).sum(dim=-1), weights)
 
 
 class FairAverage(Objective):
@@ -73,14 +82,25 @@ class FairAverage(Objective):
     masked_slots = True
     decoding = "slots"
 
-    def __init__(self, slot_ce_weight: float = 1.0, ce_weight: float = 0.0):
+    def __init__(
+        self,
+        slot_ce_weight: float = 1.0,
+        ce_weight: float = 0.0,
+        granularity_weights: Mapping[str, float] | None = None,
+    ):
         super().__init__()
         self.slot_ce_weight = slot_ce_weight
         self.ce_weight = ce_weight
+        self.slot_weights = GranularityWeights(granularity_weights)
         self.register_buffer("class_ids", torch.zeros(len(ZERO_TO_TEN), dtype=torch.long), persistent=False)
+
+    def check(self, prompt) -> None:
+        super().check(prompt)
+        self.slot_weights.check(prompt)
 
     def setup(self, model, tokenizer, prompt) -> list[str]:
         self.class_ids = torch.tensor(score_token_ids(tokenizer, prompt.vocabulary))
+        self.slot_weights.setup(prompt)
         return []
 
     def forward(self, model, batch) -> ObjectiveOutput:
@@ -88,11 +108,12 @@ class FairAverage(Objective):
         at_slots, valid = slot_hidden(hidden, batch)
         class_logits = logits(model, at_slots)[:, self.class_ids.to(at_slots.device)]
         allowed, targets = batch["slot_classes"][valid], batch["slot_targets"][valid]
-        mse = fair_average_loss(class_logits, allowed, targets)
+        weights = self.slot_weights(batch["slot_aspects"][valid])
+        mse = fair_average_loss(class_logits, allowed, targets, weights)
         metrics = {"fa_mse": mse.detach()}
         loss = mse
         if self.slot_ce_weight:
-            slot_ce = class_cross_entropy(class_logits, allowed, targets)
+            slot_ce = class_cross_entropy(class_logits, allowed, targets, weights)
             loss = loss + self.slot_ce_weight * slot_ce
             metrics["slot_ce"] = slot_ce.detach()
         if self.ce_weight:
