@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from apa import training
-from apa.training.selection import check_selection, selection_score
+from apa.training.selection import check_optimized_metric, check_selection, selection_score
 from train import build_job
 
 from .test_dev_split import DEV_SELECTION
@@ -66,9 +66,30 @@ def test_training_keeps_the_checkpoint_best_on_the_mean_of_the_dev_correlations(
         "dev_selection=[sentence/accuracy/pcc,sentence/total/pcc]",
         "trainer.arguments.metric_for_best_model=dev/selection",
     ]
-    job = build_job(compose("train", overrides("regression", 3, "prompt=sentence", *DEV_SELECTION, *settings)))
-    training.run(job)
+    job = build_job(
+        compose("train", overrides("regression", 3, "prompt=sentence", *DEV_SELECTION, *settings, "test_split=test"))
+    )
+    returned = training.run(job)
+    test_metrics = json.loads((job.output_dir / "metrics.json").read_text())["metrics"]
+    assert returned == pytest.approx(0.3)  # what a sweeper receives: dev/selection at the kept checkpoint...
+    assert returned != pytest.approx(test_metrics["sentence/total/pcc"])  # ... never the test split's
     state = json.loads((job.output_dir / "checkpoints" / "checkpoint-3" / "trainer_state.json").read_text())
     selections = [e["eval_dev/selection"] for e in state["log_history"] if "eval_dev/selection" in e]
     assert selections[0] == pytest.approx(0.3) and math.isnan(selections[1]) and selections[2] == pytest.approx(0.1)
     assert state["best_model_checkpoint"].endswith("checkpoint-1")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("sentence/total/pcc", "never on test"),  # the test split's metric, what sweeps once returned
+        ("dev/word/accuracy/pcc", "is not logged on the dev split"),  # the sentence prompt has no words
+        ("dev/sentence/total/mae", "is not logged on the dev split"),
+    ],
+)
+def test_a_sweeper_target_must_be_a_dev_metric_the_prompt_logs(compose, name, message):
+    prompt = build_job(compose("train", ["model=tiny", "prompt=sentence", "logger=none"])).prompt
+    with pytest.raises(ValueError, match=message):
+        check_optimized_metric(name, prompt)
+    for fine in ("dev/selection", "dev/sentence/total/pcc", "dev/sentence/fluency/rmse"):
+        check_optimized_metric(fine, prompt)

@@ -1,6 +1,9 @@
 """Sweeps and presets: the SLURM launcher and Optuna sweeper compose, presets set the papers' values."""
 
+import json
+
 import pytest
+import yaml
 from hydra.utils import instantiate
 
 from .helpers import CONF_DIR, compose_config, launch
@@ -66,3 +69,32 @@ def test_papers_hyperparameters():
     assert parikh.prompt.name == "parikh2025" and list(parikh.split) == ["train", "test"]
     for cfg in (ma, wang, single, parikh):
         assert cfg.model._target_ == "apa.models.Qwen2AudioCheckpoint" and cfg.data._target_.endswith("Speechocean762")
+
+
+def test_a_sweep_receives_the_dev_metric_at_each_trials_kept_checkpoint_never_the_test_metric(tmp_path):
+    development = [
+        "data.dev_speakers=1",
+        "trainer.arguments.eval_strategy=steps",
+        "trainer.arguments.eval_steps=1",
+        "trainer.arguments.save_steps=1",
+        "trainer.arguments.load_best_model_at_end=true",
+        "trainer.arguments.metric_for_best_model=dev/sentence/total/rmse",
+        "optimized_metric=dev/sentence/total/rmse",  # defined even for an untrained model's answers
+    ]
+    tiny = [
+        "model=tiny", "data=synthetic", "data.speakers=4", "data.utterances_per_speaker=3", "data.test_speakers=1",
+        "trainer.arguments.max_steps=2", "trainer.arguments.gradient_accumulation_steps=1", "bootstrap_resamples=10",
+    ]  # fmt: skip
+    sweep = ["-m", "hydra/sweeper=optuna_lr_rank", "hydra.sweeper.n_trials=2", "hydra.sweeper.direction=minimize"]
+    sweep += ["objective=regression", "prompt=sentence", "logger=none", *tiny, *development]
+    result = launch("train.py", *sweep, outputs=tmp_path / "outputs")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep_dir,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())["best_value"]
+    kept, tested = [], []
+    for trial in ("0", "1"):
+        states = sorted((sweep_dir / trial / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+        kept.append(json.loads(states[-1].read_text())["best_metric"])
+        tested.append(json.loads((sweep_dir / trial / "metrics.json").read_text())["metrics"]["sentence/total/rmse"])
+    assert best == pytest.approx(min(kept))  # each trial returned its kept checkpoint's dev RMSE
+    assert all(best != pytest.approx(value) for value in tested)  # not a test split's

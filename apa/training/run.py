@@ -40,7 +40,13 @@ from apa.tracking import WandbLogger
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
 from apa.training.examples import ExampleSet, TrainingCollator, build_examples
-from apa.training.selection import SELECTION, check_selection, selection_score
+from apa.training.selection import (
+    SELECTION,
+    check_optimized_metric,
+    check_selection,
+    selection_score,
+    value_at_kept_checkpoint,
+)
 from apa.training.trainer import Scorer, ScoringTrainer, TrainerSettings
 
 log = logging.getLogger(__name__)
@@ -64,7 +70,7 @@ class TrainJob:
     score_untrained: bool = False  # decode the test split before training too: the summary's baseline
     decoder: Decoder | None = None  # None: the objective's own decoding
     resamples: int = 1000
-    optimized_metric: str = "sentence/total/pcc"
+    optimized_metric: str = "dev/selection"  # what a sweeper receives: a dev metric, never the test split's
     dev_selection: tuple[str, ...] = ("sentence/total/pcc",)  # dev metrics averaged into dev/selection
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for the tracker
     callbacks: list[TrainerCallback] = field(default_factory=list)
@@ -182,11 +188,24 @@ def next_steps(run_dir: Path) -> list[str]:
     ]
 
 
+def sweep_value(job: TrainJob, state, training_loss: float) -> float:
+    """What a Hydra sweeper receives: ``job.optimized_metric`` on the dev split at the kept
+    checkpoint (NaN, a failed trial, where it is undefined); without a dev split, the final training
+    loss."""
+    value = value_at_kept_checkpoint(state.log_history, job.optimized_metric, state.best_global_step)
+    if value is None:
+        return training_loss
+    if math.isnan(value):
+        log.warning("%s is undefined at the kept checkpoint; a sweeper receives NaN", job.optimized_metric)
+    return value
+
+
 def run(job: TrainJob) -> float | None:
-    """Train, save the adapter, evaluate the test split; returns ``job.optimized_metric`` (the
-    final training loss when there is no evaluation), what a Hydra sweeper optimises."""
+    """Train, save the adapter, evaluate the test split; returns what a Hydra sweeper optimises
+    (:func:`sweep_value`: a dev metric, never the test split's)."""
     job.objective.check(job.prompt)  # a bad combination fails before any model is loaded
     check_selection(job.dev_selection, job.prompt)
+    check_optimized_metric(job.optimized_metric, job.prompt)
     check_settings(job.lora, job.trainer.arguments)
     evaluates_dev = check_dev_split(job)
     set_seed(job.seed)
@@ -235,17 +254,12 @@ def run(job: TrainJob) -> float | None:
         trainer.save_model(str(run_dir / ADAPTER_DIR))
         log.info("adapter fingerprint %s (process %d)", adapter_fingerprint(peft_model), args.process_index)
         tracker.summarize({"train/final_loss": result.training_loss})
-        outcome, report = result.training_loss, None
+        outcome, report = sweep_value(job, trainer.state, result.training_loss), None
         if processes.is_main_process:
             save_head_spec(peft_model, run_dir / ADAPTER_DIR)
             (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(job.config, sort_keys=False))
-            if job.test_split:
+            if job.test_split:  # logged and reported, never returned to a sweeper
                 report = evaluate_test_split(job, peft_model, processor, run_dir, tracker)
-                outcome = report.metrics.get(job.optimized_metric)
-                if outcome is None:  # a sweeper needs a number: NaN marks the trial as failed
-                    why = report.undefined.get(job.optimized_metric, "not computed")
-                    log.warning("%s is undefined (%s); returning NaN", job.optimized_metric, why)
-                    outcome = math.nan
         processes.wait_for_everyone()
     if report is not None:
         announce(report, run_dir, job.logger, untrained, next_steps(run_dir))

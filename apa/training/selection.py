@@ -8,16 +8,20 @@ sentence total alone keeps a checkpoint whose word and phone scores may be at th
 Correlations only: they share one scale (RMSEs do not: phones are scored 0-2, words 0-10). A
 component that is undefined (constant predictions) leaves the mean undefined, so such a checkpoint
 is never "best".
+
+What train.py returns to a Hydra sweeper (``optimized_metric``) is a development metric too, read
+at the checkpoint the run keeps: a sweep that chose on the test split would tune on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from apa.evaluation.metrics import CORRELATIONS
+from apa.evaluation.metrics import CORRELATIONS, SPREADS
 from apa.prompts import Prompt
 
 SELECTION = "selection"
+DEV_METRICS = ("pcc", "scc", "rmse", *SPREADS, SELECTION)  # what each dev evaluation logs of its report
 
 
 def check_selection(names: Sequence[str], prompt: Prompt) -> None:
@@ -38,3 +42,30 @@ def selection_score(metrics: Mapping[str, float | None], names: Sequence[str]) -
     """The mean of ``names`` in ``metrics``; ``None`` when any of them is undefined."""
     values = [metrics.get(name) for name in names]
     return None if any(v is None for v in values) else sum(values) / len(values)
+
+
+def check_optimized_metric(name: str, prompt: Prompt) -> None:
+    """A sweeper's target must be a development metric the prompt's evaluations log (before any model loads)."""
+    if not name.startswith("dev/"):
+        raise ValueError(
+            f"optimized_metric={name!r}: a sweeper must choose on the development split, never on test; "
+            "name a dev metric, e.g. dev/selection or dev/sentence/total/pcc"
+        )
+    parts = name.removeprefix("dev/").split("/")
+    if parts == [SELECTION]:
+        return
+    if len(parts) != 3 or (parts[0], parts[1]) not in prompt.asked or parts[2] not in DEV_METRICS:
+        raise ValueError(
+            f"optimized_metric={name!r} is not logged on the dev split: dev/selection, or "
+            f"dev/<{'|'.join(prompt.aspect_names)}>/<{'|'.join(DEV_METRICS[:-1])}>"
+        )
+
+
+def value_at_kept_checkpoint(log_history: Sequence[Mapping], name: str, kept_step: int | None) -> float | None:
+    """``name``'s dev value at the evaluation of the checkpoint the run kept (the last evaluation's
+    when it kept none); None when the run never evaluated on the dev split."""
+    key = f"eval_{name}"
+    evaluations = [entry for entry in log_history if key in entry]
+    if not evaluations:
+        return None
+    return next((e[key] for e in evaluations if e.get("step") == kept_step), evaluations[-1][key])

@@ -26,7 +26,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from apa.evaluation.metrics import SPREADS
 from apa.objectives import Objective, ObjectiveOutput
 from apa.training.checkpoints import AtomicCheckpoints
-from apa.training.selection import SELECTION
+from apa.training.selection import DEV_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,6 @@ class ScoringTrainer(AtomicCheckpoints, Trainer):
     (averaged between logging steps, and across processes) and the throughput."""
 
     loss_is_scaled_for_ga = False  # objectives return batch means
-    DEV_METRICS = ("pcc", "scc", "rmse", *SPREADS, SELECTION)  # what each evaluation logs of the dev report
 
     def __init__(
         self,
@@ -152,7 +151,7 @@ class ScoringTrainer(AtomicCheckpoints, Trainer):
         metrics = {
             f"{metric_key_prefix}_dev/{name}": math.nan if value is None else value
             for name, value in scores.items()
-            if name.rsplit("/", 1)[-1] in self.DEV_METRICS
+            if name.rsplit("/", 1)[-1] in DEV_METRICS
         }
         self.log(metrics)
         log.info("dev split at step %d: %s", self.state.global_step, self.headline(scores))
