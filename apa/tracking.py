@@ -21,6 +21,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MODES = ("online", "offline", "disabled")
+TABLE_ROWS = 10_000  # W&B logs at most this many rows of a table; a longer one would be cut
 
 
 @dataclass
@@ -123,10 +124,35 @@ class WandbLogger:
             self.run.summary.update(dict(metrics))
 
     def log_table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
-        if self.run is not None and self.enabled:
-            import wandb
+        """A table, whole: one over W&B's :data:`TABLE_ROWS` rows is logged in parts
+        (``name/part1``, ...) with a warning that says so, never cut."""
+        if self.run is None or not self.enabled:
+            return
+        import wandb
 
+        parts = [rows[start : start + TABLE_ROWS] for start in range(0, len(rows), TABLE_ROWS)] or [[]]
+        if len(parts) == 1:
             self.run.log({name: wandb.Table(columns=columns, data=rows)})
+            return
+        log.warning(
+            "W&B tables hold at most %d rows: %s (%d rows) is logged as %s/part1 ... part%d",
+            TABLE_ROWS, name, len(rows), name, len(parts),
+        )  # fmt: skip
+        self.run.log({f"{name}/part{i}": wandb.Table(columns=columns, data=part) for i, part in enumerate(parts, 1)})
+
+    def log_artifact(self, name: str, kind: str, paths: list[Path]) -> None:
+        """Files and folders (a run's predictions, metrics, adapter) as one W&B artifact."""
+        if self.run is None or not self.enabled:
+            return
+        import wandb
+
+        artifact = wandb.Artifact(name, type=kind)
+        for path in paths:
+            if path.is_dir():
+                artifact.add_dir(str(path), name=path.name)
+            elif path.is_file():
+                artifact.add_file(str(path))
+        self.run.log_artifact(artifact)
 
     def log_images(self, images: Mapping[str, str | Path]) -> None:
         """Image files (plots), by name."""

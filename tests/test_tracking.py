@@ -131,3 +131,61 @@ def test_a_bad_key_without_network_falls_back_to_offline(monkeypatch, tmp_path, 
 def test_bad_init_timeout_is_rejected(bad):
     with pytest.raises(ValueError, match=r"logger\.init_timeout="):
         WandbLogger(init_timeout=bad)
+
+
+class RecordingRun(FakeRun):
+    """A run that keeps what is logged to it."""
+
+    def __init__(self, mode="offline"):
+        super().__init__(mode)
+        self.logged, self.artifacts = [], []
+
+    def log(self, values, step=None):
+        self.logged.append(values)
+
+    def log_artifact(self, artifact):
+        self.artifacts.append(artifact)
+
+
+def test_a_table_over_w_and_bs_row_limit_is_logged_in_parts_not_cut(monkeypatch, caplog):
+    import apa.tracking
+
+    monkeypatch.setattr(apa.tracking, "TABLE_ROWS", 3)
+    logger = WandbLogger(mode="offline")
+    logger.run = RecordingRun()
+    rows = [[f"u{i}", i] for i in range(7)]
+    logger.log_table("eval/predictions/phone", ["item", "value"], rows)
+    (logged,) = logger.run.logged
+    assert sorted(logged) == [f"eval/predictions/phone/part{i}" for i in (1, 2, 3)]
+    assert [row for part in sorted(logged) for row in logged[part].data] == rows  # every row, in order
+    assert "W&B tables hold at most 3 rows: eval/predictions/phone (7 rows)" in caplog.text
+
+
+def test_evaluation_logs_intervals_a_table_per_granularity_and_its_files(tmp_path):
+    from apa.data.records import Scores, WordScores
+    from apa.evaluation.report import predictions_json, write_json
+    from apa.evaluation.run import score
+
+    def words(accuracy):
+        return (WordScores("HI", accuracy, 10, accuracy, ("HH", "AY0"), (2.0, accuracy / 5)),)
+
+    references = {f"u{i}": Scores(i % 7 + 3, 8, 8, 10, i % 5 + 4, words=words(i % 3 + 7)) for i in range(12)}
+    predictions = {
+        u: Scores(s.accuracy + 0.5, 8, 8, 10, s.total, words=words(s.words[0].accuracy)) for u, s in references.items()
+    }
+    for name, scores in (("predictions.json", predictions), ("references.json", references)):
+        write_json(tmp_path / name, predictions_json(scores))
+    logger = WandbLogger(mode="offline")
+    logger.run = RecordingRun()
+    report = score(predictions, references, tmp_path, logger, resamples=50)
+    summary = logger.run.summary
+    assert summary["eval/sentence/total/pcc"] == report.metrics["sentence/total/pcc"]
+    assert [summary["eval/sentence/total/pcc/ci95_low"], summary["eval/sentence/total/pcc/ci95_high"]] == report.ci95[
+        "sentence/total/pcc"
+    ]
+    tables = {name for values in logger.run.logged for name in values if name.startswith("eval/predictions/")}
+    assert tables == {"eval/predictions/sentence", "eval/predictions/word", "eval/predictions/phone"}
+    (artifact,) = logger.run.artifacts
+    assert artifact.type == "evaluation" and {"predictions.json", "references.json", "metrics.json"} <= set(
+        artifact.manifest.entries
+    )

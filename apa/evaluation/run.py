@@ -22,7 +22,7 @@ from apa.evaluation.pairing import pair_scores
 from apa.evaluation.plots import figures, save
 from apa.evaluation.report import markdown_table, predictions_json, summary_table, write_json, write_report
 from apa.prompts import Prompt
-from apa.runs import ANSWERS, PREDICTIONS, REFERENCES
+from apa.runs import ANSWERS, METRICS, PREDICTIONS, REFERENCES
 from apa.tracking import WandbLogger
 
 if TYPE_CHECKING:
@@ -87,15 +87,28 @@ def score(
     plots = save(figures(pairs), output_dir / "plots")
     if logger is None:
         return report
-    logger.summarize({f"eval/{k}": v for k, v in report.metrics.items() if v is not None})
+    logger.summarize(summary(report))
     logger.log_images({f"eval/{name}": path for name, path in plots.items()})
-    rows = [
-        [item, f"{g}/{a}", p, r]
-        for (g, a), pair in pairs.items()
-        for item, p, r in zip(pair.item, pair.predicted, pair.reference, strict=True)
-    ]
-    logger.log_table("eval/predictions", ["item", "aspect", "predicted", "reference"], rows)
+    for granularity in ("sentence", "word", "phone"):  # one table each, so no granularity crowds out another
+        rows = [
+            [item, aspect, p, r]
+            for (g, aspect), pair in sorted(pairs.items())
+            if g == granularity
+            for item, p, r in zip(pair.item, pair.predicted, pair.reference, strict=True)
+        ]
+        if rows:
+            logger.log_table(f"eval/predictions/{granularity}", ["item", "aspect", "predicted", "reference"], rows)
+    logger.log_artifact("evaluation", "evaluation", [output_dir / name for name in (PREDICTIONS, REFERENCES, METRICS)])
     return report
+
+
+def summary(report: Report) -> dict[str, float]:
+    """The defined metrics as ``eval/<name>``, each with its 95% interval (``eval/<name>/ci95_low``, ``_high``)."""
+    values = {f"eval/{k}": v for k, v in report.metrics.items() if v is not None}
+    for name, interval in report.ci95.items():
+        if interval is not None:
+            values |= {f"eval/{name}/ci95_low": interval[0], f"eval/{name}/ci95_high": interval[1]}
+    return values
 
 
 def warn_ignored(ignored: Mapping[str, list[str]], shown: int = 10) -> None:
