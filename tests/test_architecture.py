@@ -17,7 +17,7 @@ ALLOWED = {
     "training": {"data", "prompts", "models", "objectives", "evaluation", "tracking"},
     "evaluation": {"data", "prompts", "models", "tracking"},
 }
-SHARED = {"atomic", "runs"}  # they import nothing of apa's, so any part may import them
+SHARED = {"atomic", "runs", "distributed"}  # they import nothing of apa's, so any part may import them
 # Entry points inside the package (console scripts): like train.py and evaluate.py, they may use Hydra.
 ENTRY_POINTS = {"score.py"}  # `apa score` rebuilds a run folder's model from its config with Hydra
 

@@ -25,6 +25,7 @@ from apa.atomic import check_folder
 from apa.data.corpus import DEV, Corpus, check_limit
 from apa.data.features import FeatureCache, FeatureTable
 from apa.data.records import Utterance
+from apa.distributed import join_slurm_tasks
 from apa.evaluation import Report, announce, decode_and_score, decoder_for, evaluate
 from apa.evaluation.decoding import Decoder
 from apa.models import ModelSource, apply_lora, parameter_counts
@@ -209,6 +210,7 @@ def run(job: TrainJob) -> float | None:
     check_settings(job.lora, job.trainer.arguments)
     evaluates_dev = check_dev_split(job)
     set_seed(job.seed)
+    join_slurm_tasks()  # before the process group forms: SLURM's tasks become its ranks
     processes = PartialState(cpu=not torch.cuda.is_available())  # joins torchrun's / accelerate's processes
     (run_dir,) = broadcast_object_list([str(job.output_dir)])  # every process writes to rank 0's run folder
     run_dir = Path(run_dir)
