@@ -178,11 +178,16 @@ def decode_and_score(
     seed: int = 0,
     compare: dict[str, Scores] | None = None,
     ignored: Mapping[str, list[str]] | None = None,
-) -> Report:
+) -> Report | None:
     """Decode ``utterances``, write what was decoded (:func:`write_predictions`) and :func:`score`
     it against their labels on what the prompt asks for: a training run's test split after
-    training, and ``evaluate.py``'s model or checkpoint, the same way."""
-    decoded = decoder.predict(model, processor, prompt, utterances, features)
+    training, and ``evaluate.py``'s model or checkpoint, the same way. Every process of a
+    multi-process job decodes a share (:mod:`apa.evaluation.shares`); the others return None."""
+    from apa.evaluation.shares import decode_shares, is_main_process  # torch: only where a model decodes
+
+    decoded = decode_shares(decoder, model, processor, prompt, utterances, features)
+    if not is_main_process():  # the main process writes and scores what every process decoded
+        return None
     write_predictions(output_dir, decoded, utterances)
     predictions = {uid: p.scores for uid, p in decoded.items()}
     references = {u.id: u.scores for u in utterances}
@@ -200,6 +205,8 @@ def run(job: EvaluateJob) -> dict[str, float | None]:
             raise ValueError(
                 "nothing to evaluate: give predictions=FILE, checkpoint=RUN_DIR, or model=... prompt=... data=..."
             )
+    if report is None:  # another process of a multi-process job: the main one reports
+        return {}
     announce(report, job.output_dir, job.logger)
     return report.metrics
 
@@ -222,7 +229,7 @@ def _score_predictions(job: EvaluateJob, references_file: ScoresFile, tracker: W
 
 def _decode_model(
     job: EvaluateJob, references_file: ScoresFile, utterances: list[Utterance], tracker: WandbLogger
-) -> Report:
+) -> Report | None:
     """The job's model, with its adapter, decodes the references' utterances (their audio) and is scored."""
     if not utterances:
         raise ValueError("decoding a model needs data=<corpus> (its audio), not only references=FILE")

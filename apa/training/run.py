@@ -11,6 +11,7 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from apa.data.records import Utterance
 from apa.distributed import join_slurm_tasks
 from apa.evaluation import Report, announce, decode_and_score, decoder_for, evaluate
 from apa.evaluation.decoding import Decoder
+from apa.evaluation.shares import decode_shares
 from apa.models import ModelSource, apply_lora, parameter_counts
 from apa.models.audio_cache import TowerCache
 from apa.models.batching import Collator
@@ -51,6 +53,7 @@ from apa.training.selection import (
 from apa.training.trainer import Scorer, ScoringTrainer, TrainerSettings
 
 log = logging.getLogger(__name__)
+DDP_TIMEOUT = 1800  # seconds: transformers' default for trainer.arguments.ddp_timeout
 
 
 @dataclass
@@ -142,7 +145,7 @@ def dev_scores(job: TrainJob, processor: ProcessorMixin):
     decoder, references = job_decoder(job), {u.id: u.scores for u in utterances}
 
     def scores(model: PeftModel) -> dict[str, float | None]:
-        decoded = decoder.predict(model, processor, job.prompt, utterances, features)
+        decoded = decode_shares(decoder, model, processor, job.prompt, utterances, features)  # a share each
         predictions = {uid: p.scores for uid, p in decoded.items()}
         metrics = evaluate(predictions, references, resamples=0, aspects=job.prompt.asked).metrics
         return metrics | {SELECTION: selection_score(metrics, job.dev_selection)}
@@ -166,7 +169,7 @@ def check_dev_split(job: TrainJob) -> bool:
 
 def evaluate_test_split(
     job: TrainJob, model: PeftModel, processor: ProcessorMixin, output_dir: Path, tracker, resamples: int | None = None
-) -> Report:
+) -> Report | None:
     """The test split decoded and scored into ``output_dir``, as ``evaluate.py checkpoint=`` does it
     (``resamples``: for the intervals, default the job's; no tracker: nothing sent)."""
     utterances, features = split_features(job, processor, job.test_split)
@@ -176,7 +179,7 @@ def evaluate_test_split(
     )
 
 
-def score_untrained(job: TrainJob, model: PeftModel, processor: ProcessorMixin, run_dir: Path) -> Report:
+def score_untrained(job: TrainJob, model: PeftModel, processor: ProcessorMixin, run_dir: Path) -> Report | None:
     """The test split decoded by the model as training starts (LoRA's update is zero; score tokens
     and heads as initialised), into ``untrained/`` of the run folder, not sent to the tracker."""
     return evaluate_test_split(job, model, processor, run_dir / UNTRAINED_DIR, tracker=None, resamples=0)
@@ -211,7 +214,9 @@ def run(job: TrainJob) -> float | None:
     evaluates_dev = check_dev_split(job)
     set_seed(job.seed)
     join_slurm_tasks()  # before the process group forms: SLURM's tasks become its ranks
-    processes = PartialState(cpu=not torch.cuda.is_available())  # joins torchrun's / accelerate's processes
+    # Joins torchrun's / accelerate's / SLURM's processes, each waiting at most ddp_timeout for the others.
+    timeout = timedelta(seconds=job.trainer.arguments.get("ddp_timeout", DDP_TIMEOUT))
+    processes = PartialState(cpu=not torch.cuda.is_available(), timeout=timeout)
     (run_dir,) = broadcast_object_list([str(job.output_dir)])  # every process writes to rank 0's run folder
     run_dir = Path(run_dir)
     if not job.trainer.resume:  # before any model loads
@@ -240,7 +245,7 @@ def run(job: TrainJob) -> float | None:
             callbacks=job.callbacks,
         )
         untrained = None
-        if job.score_untrained and job.test_split and not resume_from and processes.is_main_process:
+        if job.score_untrained and job.test_split and not resume_from:  # every process decodes a share
             untrained = score_untrained(job, peft_model, processor, run_dir)
         result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         if trainer.state.best_model_checkpoint:
@@ -261,8 +266,8 @@ def run(job: TrainJob) -> float | None:
             save_head_spec(peft_model, run_dir / ADAPTER_DIR)
             (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(job.config, sort_keys=False))
             tracker.log_artifact("adapter", "model", [run_dir / ADAPTER_DIR, run_dir / RUN_CONFIG])
-            if job.test_split:  # logged and reported, never returned to a sweeper
-                report = evaluate_test_split(job, peft_model, processor, run_dir, tracker)
+        if job.test_split:  # every process decodes a share; the main one writes and scores (never returned)
+            report = evaluate_test_split(job, peft_model, processor, run_dir, tracker)
         processes.wait_for_everyone()
     if report is not None:
         announce(report, run_dir, job.logger, untrained, next_steps(run_dir))
