@@ -42,7 +42,7 @@ from apa.data.lexicon import LEXICON_FILE, Lexicon, LexiconError, OutOfVocabular
 from apa.data.records import LabelError, Scores, Utterance, WordScores, read_text
 from apa.data.speechocean762 import read_kaldi_table
 from apa.evaluation.decoding import Decoder, decoder_for
-from apa.evaluation.display import summary_table, utterance_view
+from apa.evaluation.display import recordings_table, utterance_view
 from apa.evaluation.report import predictions_json, write_json
 from apa.models import LoadedModel, ModelSource
 from apa.models.adapter import AdapterError, load_adapter
@@ -315,7 +315,7 @@ def cache_dir() -> Path:
 def predict(run: TrainedRun, loaded: LoadedModel, batch: list[Utterance], cache: Path) -> dict[str, Scores]:
     """The run's scores of ``batch``, decoded as the run decodes its test split (features cached)."""
     model, processor = loaded
-    features = FeatureCache(str(cache / "features")).load(batch, processor.feature_extractor)
+    features = FeatureCache.under(cache).load(batch, processor.feature_extractor)
     decoded = run.decoder().predict(model, processor, run.prompt, batch, features)
     return {u.id: decoded[u.id].scores for u in batch}
 
@@ -419,7 +419,7 @@ def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
     if len(batch) == 1:
         console.print(utterance_view(batch[0].id, batch[0].text, scores[batch[0].id]))
     else:
-        console.print(summary_table(scores, texts))
+        console.print(recordings_table(scores, texts))
         if args.json is None:
             console.print("every word's and phone's scores: --json OUT", style="dim")
     if lexicon is not None:

@@ -42,11 +42,11 @@ def benchmark(model_name: str, cache_dir: str, utterances: int, batch_size: int,
     model.requires_grad_(False)  # as under LoRA
     train = SyntheticCorpus(cache_dir).utterances("train")[:utterances]
     with tempfile.TemporaryDirectory() as fresh:
-        features = FeatureCache(f"{fresh}/features")
+        features = FeatureCache.under(fresh)
         build_features = timed(lambda: features.load(train, processor.feature_extractor))
         read_features = timed(lambda: features.load(train, processor.feature_extractor))
         table = features.load(train, processor.feature_extractor)
-        tower = TowerCache(f"{fresh}/tower")
+        tower = TowerCache.under(fresh)
         build_tower = timed(lambda: tower.load(model, table))
         read_tower = timed(lambda: tower.load(model, table))
     runs = {True: [], False: []}

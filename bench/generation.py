@@ -63,7 +63,7 @@ def benchmark(overrides: list[str], utterances: int, tokens: list[int], batch_si
     prompt = instantiate(cfg.prompt)
     add_score_tokens(model, processor.tokenizer, prompt.vocabulary)
     test = instantiate(cfg.data).utterances("test")[:utterances]
-    chunks = items(test, FeatureCache(f"{cfg.paths.cache_dir}/features").load(test, processor.feature_extractor))
+    chunks = items(test, FeatureCache.under(cfg.paths.cache_dir).load(test, processor.feature_extractor))
     for new_tokens in tokens:
         for batch_size in batch_sizes:
             row, outputs = {"tokens": new_tokens, "batch_size": batch_size, "utterances": len(test)}, {}

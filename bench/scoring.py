@@ -41,7 +41,7 @@ def benchmark(model_name: str, cache_dir: str, utterances: int, batch_size: int,
     model, processor = source.load()
     model.eval()
     test = SyntheticCorpus(cache_dir).utterances("test")[:utterances]
-    features = FeatureCache(f"{cache_dir}/features").load(test, processor.feature_extractor)
+    features = FeatureCache.under(cache_dir).load(test, processor.feature_extractor)
     results = {}
     for prompt_name in ("sentence", "multi"):
         prompt = instantiate(compose_config("train", [f"prompt={prompt_name}"]).prompt)

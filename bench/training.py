@@ -28,9 +28,8 @@ from transformers import TrainerCallback
 
 from apa import training
 from apa.data import SyntheticCorpus, load_audio
-from apa.models import apply_lora
+from apa.models import adapter_config, apply_lora
 from apa.models.score_tokens import add_score_tokens
-from apa.training.run import adapter_config
 from bench.common import compose_run
 from train import build_job
 

@@ -29,7 +29,7 @@ from apa.data.lexicon import (
 )
 from apa.data.records import Scores, Utterance, read_scores
 from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder
-from apa.evaluation.display import as_html, level, low_count, summary_table, utterance_view
+from apa.evaluation.display import as_html, level, low_count, recordings_table, utterance_view
 from apa.evaluation.report import write_json
 from apa.score import Request, TrainedRun
 
@@ -333,7 +333,7 @@ def test_the_view_shows_every_granularity_and_marks_low_scores():
     for shown in ("u1", "MIKE", "7.2", "8.5", "5.0!", "10.0", "9.5", "AY0", "0.6!", "2.0"):
         assert shown in html, shown
     assert "color: #800000" in html or "color: #ff0000" in html  # low scores in red
-    summary = as_html(summary_table({"u1": scores}, {"u1": "MIKE"}))
+    summary = as_html(recordings_table({"u1": scores}, {"u1": "MIKE"}))
     assert "u1" in summary and "5.0!" in summary
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import datasets
 import numpy as np
@@ -136,6 +137,13 @@ class FeatureCache:
     """Where feature tables live; ``conf/data`` entries share one per machine."""
 
     cache_dir: str
+
+    FOLDER: ClassVar[str] = "features"  # under apa's cache folder (paths.cache_dir)
+
+    @classmethod
+    def under(cls, cache_root: str | Path) -> FeatureCache:
+        """The feature cache in apa's cache folder ``cache_root``."""
+        return cls(str(Path(cache_root).expanduser() / cls.FOLDER))
 
     def load(self, utterances: list[Utterance], extractor: SequenceFeatureExtractor) -> FeatureTable:
         digest = fingerprint(utterances, extractor)

@@ -74,7 +74,7 @@ def utterance_view(uid: str, text: str, scores: Scores) -> Group:
     return Group(*parts)
 
 
-def summary_table(scores: Mapping[str, Scores], texts: Mapping[str, str]) -> Table:
+def recordings_table(scores: Mapping[str, Scores], texts: Mapping[str, str]) -> Table:
     """One row per utterance: its sentence scores, how many of its words and phones are low, its text."""
     table = Table(title="sentence scores (0-10); low words and phones", title_justify="left")
     table.add_column("id", no_wrap=True)

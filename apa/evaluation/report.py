@@ -28,7 +28,7 @@ def number(value: float | None, digits: int = 3) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def summary_table(report: Report, untrained: Report | None = None) -> str:
+def pcc_before_after(report: Report, untrained: Report | None = None) -> str:
     """Each scored aspect's PCC with its 95% interval, in the papers' column order; with
     ``untrained``, that model's PCC beside it, so the gain of training is visible at a glance."""
     columns = [(g, a) for g, a in COLUMNS if f"{g}/{a}/n" in report.metrics]

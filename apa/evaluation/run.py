@@ -20,7 +20,7 @@ from apa.data.records import Scores, ScoresFile, Utterance, read_scores
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.pairing import pair_scores
 from apa.evaluation.plots import figures, save
-from apa.evaluation.report import markdown_table, predictions_json, summary_table, write_json, write_report
+from apa.evaluation.report import markdown_table, pcc_before_after, predictions_json, write_json, write_report
 from apa.prompts import Prompt
 from apa.runs import ANSWERS, METRICS, PREDICTIONS, REFERENCES
 from apa.tracking import WandbLogger
@@ -127,7 +127,7 @@ def announce(
     """The last thing a run prints: the full table, then a summary to read at a glance (each
     aspect's PCC, beside the untrained model's when it was scored), where the results are and the
     commands to go on with."""
-    lines = [markdown_table(report), summary_table(report, untrained), "", f"Results: {output_dir}"]
+    lines = [markdown_table(report), pcc_before_after(report, untrained), "", f"Results: {output_dir}"]
     if logger.location:
         lines.append(f"W&B run: {logger.location}")
     lines += [f"Next: {command}" for command in next_steps]
@@ -244,7 +244,7 @@ def _decode_model(
     model, processor = job.model.load()
     if job.adapter is not None:
         model = load_adapter(model, processor, job.adapter, job.prompt.vocabulary)
-    features = FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
+    features = FeatureCache.under(job.cache_dir).load(utterances, processor.feature_extractor)
     return decode_and_score(
         job.decoder or DECODERS["generate"](),
         model,

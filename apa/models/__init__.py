@@ -2,12 +2,13 @@
 :mod:`apa.models.offline`)."""
 
 from apa.models.checkpoint import LoadedModel, ModelSource, Qwen2AudioCheckpoint
-from apa.models.lora import apply_lora, lora_modules, parameter_counts
+from apa.models.lora import adapter_config, apply_lora, lora_modules, parameter_counts
 
 __all__ = [
     "LoadedModel",
     "ModelSource",
     "Qwen2AudioCheckpoint",
+    "adapter_config",
     "apply_lora",
     "lora_modules",
     "parameter_counts",

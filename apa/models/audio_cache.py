@@ -13,6 +13,7 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -65,6 +66,13 @@ class TowerTable:
 class TowerCache:
     cache_dir: str
     batch_size: int = 8
+
+    FOLDER: ClassVar[str] = "tower"  # under apa's cache folder (paths.cache_dir)
+
+    @classmethod
+    def under(cls, cache_root: str | Path) -> TowerCache:
+        """The audio-tower cache in apa's cache folder ``cache_root``."""
+        return cls(str(Path(cache_root).expanduser() / cls.FOLDER))
 
     @torch.no_grad()
     def load(self, model: nn.Module, features: FeatureTable) -> TowerTable:

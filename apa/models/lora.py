@@ -7,15 +7,18 @@ Whisper audio tower's attention; the default adapts only the language model's pr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from peft import LoraConfig, PeftModel, get_peft_model
 from peft.tuners.lora import LoraLayer
 from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
+from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,18 @@ def parameter_counts(model: nn.Module) -> dict[str, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"parameters/total": total, "parameters/trainable": trainable}
+
+
+def adapter_config(lora: LoraConfig, model: PreTrainedModel, score_ids: list[int], modules: list[str]) -> LoraConfig:
+    """The configured LoRA plus what the job adds: the score-token rows (input embeddings, and the
+    LM head unless tied to them) and modules trained in full, such as a regression head."""
+    changes: dict[str, Any] = {}
+    if score_ids:
+        tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
+        changes["trainable_token_indices"] = {"embed_tokens": score_ids, **({} if tied else {"lm_head": score_ids})}
+    if modules:
+        changes["modules_to_save"] = sorted({*(lora.modules_to_save or []), *modules})
+    return dataclasses.replace(lora, **changes)
 
 
 def apply_lora(model: nn.Module, config: LoraConfig) -> PeftModel:

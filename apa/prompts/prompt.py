@@ -48,10 +48,6 @@ class Prompt:
         self.vocabulary = ScoreVocabulary(self.score_tokens)
 
     @property
-    def granularities(self) -> tuple[str, ...]:
-        return tuple(self.aspects)
-
-    @property
     def asked(self) -> set[tuple[str, str]]:
         """Every (granularity, aspect) the prompt asks for."""
         return {(g, a) for g, aspects in self.aspects.items() for a in aspects}

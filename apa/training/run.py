@@ -6,7 +6,6 @@ never imports Hydra and can be driven from a notebook or a test with plain objec
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import math
@@ -30,7 +29,7 @@ from apa.distributed import join_slurm_tasks
 from apa.evaluation import Report, announce, decode_and_score, decoder_for, evaluate
 from apa.evaluation.decoding import Decoder
 from apa.evaluation.shares import decode_shares
-from apa.models import ModelSource, apply_lora, parameter_counts
+from apa.models import ModelSource, adapter_config, apply_lora, parameter_counts
 from apa.models.audio_cache import TowerCache
 from apa.models.batching import Collator
 from apa.models.encoding import PromptEncoder
@@ -85,18 +84,6 @@ class TrainJob:
         check_folder(self.cache_dir, "paths.cache_dir ($APA_CACHE)")
 
 
-def adapter_config(lora: LoraConfig, model: PreTrainedModel, score_ids: list[int], modules: list[str]) -> LoraConfig:
-    """The configured LoRA plus what the job adds: the score-token rows (input embeddings, and the
-    LM head unless tied to them) and modules trained in full, such as a regression head."""
-    changes: dict[str, Any] = {}
-    if score_ids:
-        tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
-        changes["trainable_token_indices"] = {"embed_tokens": score_ids, **({} if tied else {"lm_head": score_ids})}
-    if modules:
-        changes["modules_to_save"] = sorted({*(lora.modules_to_save or []), *modules})
-    return dataclasses.replace(lora, **changes)
-
-
 def adapter_fingerprint(model: PeftModel) -> str:
     digest = hashlib.sha256()
     for name, parameter in sorted(model.named_parameters()):
@@ -108,7 +95,7 @@ def adapter_fingerprint(model: PeftModel) -> str:
 def split_features(job: TrainJob, processor: ProcessorMixin, split: str) -> tuple[list[Utterance], FeatureTable]:
     """The utterances of ``split`` (the first ``job.limit``) and their features, cached."""
     utterances = job.data.utterances(split)[: job.limit]
-    return utterances, FeatureCache(str(job.cache_dir / "features")).load(utterances, processor.feature_extractor)
+    return utterances, FeatureCache.under(job.cache_dir).load(utterances, processor.feature_extractor)
 
 
 def training_set(job: TrainJob, model: PeftModel, processor: ProcessorMixin) -> ExampleSet:
@@ -116,7 +103,7 @@ def training_set(job: TrainJob, model: PeftModel, processor: ProcessorMixin) -> 
     encoder = PromptEncoder(processor.tokenizer, job.prompt, masked_slots=job.objective.masked_slots)
     examples = build_examples(utterances, features, encoder, pairs=job.objective.needs_pairs, seed=job.seed)
     log.info("%d training examples from %d utterances", len(examples), len(utterances))
-    audio = TowerCache(str(job.cache_dir / "tower")).load(model, features) if job.cache_audio_tower else features
+    audio = TowerCache.under(job.cache_dir).load(model, features) if job.cache_audio_tower else features
     return ExampleSet(examples, audio)
 
 
