@@ -252,7 +252,7 @@ def run(job: TrainJob) -> float | None:
         if processes.is_main_process:
             save_head_spec(peft_model, run_dir / ADAPTER_DIR)
             (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(job.config, sort_keys=False))
-            tracker.log_artifact("adapter", "model", [run_dir / ADAPTER_DIR, run_dir / RUN_CONFIG])
+            tracker.log_artifact("trained-adapter", "model", [run_dir / ADAPTER_DIR, run_dir / RUN_CONFIG])
         if job.test_split:  # every process decodes a share; the main one writes and scores (never returned)
             report = evaluate_test_split(job, peft_model, processor, run_dir, tracker)
         processes.wait_for_everyone()
