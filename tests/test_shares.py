@@ -26,6 +26,7 @@ def trained(tmp_path_factory):
 
 def decoded(tmp_path, run_dir, decoding: list[str], prefix=()) -> dict:
     outputs = tmp_path / "outputs"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     result = launch("evaluate.py", f"checkpoint={run_dir}", *SMALL, *decoding, outputs=outputs, prefix=prefix)
     assert result.returncode == 0, result.stderr[-3000:]
     (written,) = (outputs / "evaluate" / "runs").glob("*/predictions.json")  # the main process writes, once
