@@ -123,7 +123,8 @@ class TrainedRun:
         path = Path(root).expanduser()
         if not path.is_absolute():
             path = (self.launch_folder() or PROJECT_ROOT) / path
-        return path.resolve() if (path / LEXICON_FILE).is_file() else None
+        path = Path(os.path.normpath(path))  # tidied, not resolved: the folder as the run and the user name it
+        return path if (path / LEXICON_FILE).is_file() else None
 
     def launch_folder(self) -> Path | None:
         record = self.folder / HYDRA_RECORD

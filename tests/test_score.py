@@ -245,12 +245,12 @@ def test_a_relative_corpus_is_found_from_where_the_run_was_launched_not_the_curr
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # where the user happens to be: irrelevant
     from_checkout = os.path.relpath(corpus, score.PROJECT_ROOT)  # as the shipped adapter records its corpus
-    assert TrainedRun(tmp_path, run_config(objective, data={"root": from_checkout})).corpus == corpus.resolve()
+    assert TrainedRun(tmp_path, run_config(objective, data={"root": from_checkout})).corpus == corpus
     launched = tmp_path / "run"
     (launched / ".hydra").mkdir(parents=True)
     (launched / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"cwd": str(tmp_path)}}}))
     relative = "data/speechocean762"  # relative to where train.py ran (tmp_path)
-    assert TrainedRun(launched, run_config(objective, data={"root": relative})).corpus == corpus.resolve()
+    assert TrainedRun(launched, run_config(objective, data={"root": relative})).corpus == corpus
     assert TrainedRun(tmp_path / "elsewhere", run_config(objective, data={"root": relative})).corpus is None
 
 
