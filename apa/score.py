@@ -275,11 +275,16 @@ def utterances(requests: list[Request], lexicon: Lexicon | None) -> list[Utteran
 
 
 def phone_sources(batch: list[Utterance], requests: list[Request], lexicon: Lexicon | None) -> dict[str, list[str]]:
-    """Where each word's canonical phones came from, per recording: a dictionary's name, or "--phones"."""
+    """Where each word's canonical phones came from, per recording that has them: "--phones", or the
+    name of the dictionary that gave them."""
     by_hand = {r.uid for r in requests if r.phones is not None}
-    if lexicon is None and not by_hand:
-        return {}
-    return {u.id: ["--phones" if u.id in by_hand else str(lexicon.source_of(word)) for word in u.words] for u in batch}
+    sources = {}
+    for utterance in batch:
+        if utterance.id in by_hand:
+            sources[utterance.id] = ["--phones"] * len(utterance.words)
+        elif lexicon is not None:
+            sources[utterance.id] = [str(lexicon.source_of(word)) for word in utterance.words]
+    return sources
 
 
 def sources_note(sources: dict[str, list[str]]) -> str:

@@ -171,13 +171,18 @@ class Lexicon:
     def names(self) -> list[str]:
         return [name for name, _ in self.sources]
 
+    def entry(self, word: str) -> tuple[str, Phones] | None:
+        """The first dictionary that knows ``word``, by name, and its phones there."""
+        return next(((name, entries[word]) for name, entries in self.sources if word in entries), None)
+
     def lookup(self, word: str) -> Phones | None:
-        found = self.source_of(word)
-        return None if found is None else dict(self.sources)[found][word]
+        found = self.entry(word)
+        return None if found is None else found[1]
 
     def source_of(self, word: str) -> str | None:
-        """The name of the first dictionary that knows ``word`` (the one its phones come from)."""
-        return next((name for name, entries in self.sources if word in entries), None)
+        """The name of the dictionary ``word``'s phones come from."""
+        found = self.entry(word)
+        return None if found is None else found[0]
 
     def phones(self, words: Sequence[str]) -> list[Phones]:
         """Every word's canonical phones; :class:`OutOfVocabulary` names all unknown words at once."""
