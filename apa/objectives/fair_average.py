@@ -22,8 +22,10 @@ targets of Schrittwieser et al. 2020):
 Its gradient, p - q, does not vanish on a wrong spike, and an uninformed model's best answer under
 it is the labels' distribution rather than a spike, so E stays sensitive to the input.
 ``slot_ce_weight=0`` is the paper's loss alone; ``granularity_weights`` weighs the slots by granularity
-instead of alike (:mod:`apa.objectives.weighting`). ``ce_weight`` adds cross-entropy on the answer's
-template tokens (the text between the slots), which keeps the format for free generation.
+instead of alike (:mod:`apa.objectives.weighting`); ``within_utterance_weight`` adds a correlation of
+E with the references inside each utterance's words and phones (:mod:`apa.objectives.within`).
+``ce_weight`` adds cross-entropy on the answer's template tokens (the text between the slots), which
+keeps the format for free generation.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from apa.models.forward import hidden_states, logits, slot_hidden
 from apa.models.score_tokens import read_classes, score_token_ids
 from apa.objectives.base import Objective, ObjectiveOutput, target_log_probs
 from apa.objectives.weighting import GranularityWeights, weighted_mean
+from apa.objectives.within import WithinUtterance
 
 
 def expected_scores(class_logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -87,20 +90,24 @@ class FairAverage(Objective):
         slot_ce_weight: float = 1.0,
         ce_weight: float = 0.0,
         granularity_weights: Mapping[str, float] | None = None,
+        within_utterance_weight: float = 0.0,
     ):
         super().__init__()
         self.slot_ce_weight = slot_ce_weight
         self.ce_weight = ce_weight
         self.slot_weights = GranularityWeights(granularity_weights)
+        self.within = WithinUtterance(within_utterance_weight)
         self.register_buffer("class_ids", torch.zeros(len(ZERO_TO_TEN), dtype=torch.long), persistent=False)
 
     def check(self, prompt) -> None:
         super().check(prompt)
         self.slot_weights.check(prompt)
+        self.within.check(prompt)
 
     def setup(self, model, tokenizer, prompt) -> list[str]:
         self.class_ids = torch.tensor(score_token_ids(tokenizer, prompt.vocabulary))
         self.slot_weights.setup(prompt)
+        self.within.setup(prompt)
         return []
 
     def forward(self, model, batch) -> ObjectiveOutput:
@@ -108,10 +115,16 @@ class FairAverage(Objective):
         at_slots, valid = slot_hidden(hidden, batch)
         class_logits = logits(model, at_slots)[:, self.class_ids.to(at_slots.device)]
         allowed, targets = batch["slot_classes"][valid], batch["slot_targets"][valid]
-        weights = self.slot_weights(batch["slot_aspects"][valid])
-        mse = fair_average_loss(class_logits, allowed, targets, weights)
+        aspects = batch["slot_aspects"][valid]
+        weights = self.slot_weights(aspects)
+        expected = expected_scores(class_logits, allowed)
+        mse = weighted_mean((expected - targets.float()) ** 2, weights)
         metrics = {"fa_mse": mse.detach()}
         loss = mse
+        within = self.within(expected, targets, valid, aspects)
+        if within is not None:
+            loss = loss + within
+            metrics["within"] = within.detach()
         if self.slot_ce_weight:
             slot_ce = class_cross_entropy(class_logits, allowed, targets, weights)
             loss = loss + self.slot_ce_weight * slot_ce
