@@ -140,6 +140,7 @@ scores_strategy = st.builds(
         "wang2025_multi",
         "wang2025_word_sentence",
         "parikh2025",
+        "multi_by_word",
     ],
 )
 @settings(max_examples=60, deadline=None)
@@ -206,6 +207,37 @@ def test_phone_groups_that_do_not_pair_with_words_are_missing(multi_digits):
     assert [w.text for w in parsed.words] == ["BILLY", "LOVES"] and all(w.phones == () for w in parsed.words)
     paired = multi_digits.parse("Word Scores: BILLY/10/10/10 LOVES/8/10/8\nPhone Scores: B/10 IH1/9 - L/10 AH0/4")
     assert paired.words[1].phones == ("L", "AH0") and paired.words[1].phones_accuracy == (2.0, 0.8)
+
+
+def test_phones_by_word_follow_their_word_and_keep_every_score(example):
+    by_word, multi = load_prompt("multi_by_word", score_tokens="digits"), load_prompt("multi", score_tokens="digits")
+    rendered = by_word.render(example.scores)
+    assert rendered.text.count("\n") == 1 and "Phone Scores" not in rendered.text
+    first = example.scores.words[0]
+    assert f"{first.text}/" in rendered.text.split("[")[0]
+    assert rendered.text.split("[ ")[1].startswith(f"{first.phones[0]}/")
+    assert sorted(s.key for s in rendered.slots) == sorted(s.key for s in multi.render(example.scores).slots)
+    assert by_word.parse(rendered.text) == multi.parse(multi.render(example.scores).text)
+
+
+@pytest.mark.parametrize(
+    ("line", "read"),
+    [
+        ("BILLY/10/10/10 [ B/10 IH1/9 ] LOVES/8/10/8 L/10 AH0/4", {"BILLY", "LOVES"}),  # phones outside brackets
+        ("BILLY/10/10/10 [ B/10 IH1/9 LOVES/8/10/8 [ L/10 AH0/4 ]", {"BILLY"}),  # unclosed: hides the rest
+        ("BILLY/10/10/10 [ B/10 [ IH1/9 ] ] LOVES/8/10/8 [ L/10 AH0/4 ]", {"BILLY", "LOVES"}),  # nested
+        ("[ B/10 IH1/9 ] BILLY/10/10/10 LOVES/8/10/8 [ L/10 AH0/4 ]", {"BILLY", "LOVES"}),  # phones before a word
+    ],
+    ids=["unbracketed", "unclosed", "nested", "leading"],
+)
+def test_phones_by_word_out_of_place_are_missing_and_words_kept(line, read):
+    """Every phone is missing; the words outside brackets are read with the scores written for them."""
+    parsed = load_prompt("multi_by_word", score_tokens="digits").parse(f"Word Scores: {line}")
+    assert all(w.phones == () for w in parsed.words)
+    written = {"BILLY": (10, 10, 10), "LOVES": (8, 10, 8)}
+    assert {w.text for w in parsed.words} & set(written) == read
+    for word in parsed.words:
+        assert word.text not in written or (word.accuracy, word.stress, word.total) == written[word.text]
 
 
 def test_phone_prompt_keeps_words_by_position():
@@ -424,7 +456,7 @@ def mutate(text: str, data) -> tuple[str, bool]:
     return text + "\n" + text[:at] + str((int(text[at]) + 1) % 10) + text[at + 1 :], False
 
 
-FUZZED = ["multi", "sentence", "word", "phone", "zeroshot"]
+FUZZED = ["multi", "sentence", "word", "phone", "zeroshot", "multi_by_word"]
 
 
 @functools.cache

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from apa.data.records import Scores, WordScores
@@ -64,19 +65,30 @@ class LineFormat:
     Sentence Scores: {Acc} {Flu} {Pro} {Com} {Tot}
     Word Scores: {W1}/{Acc}/{Str}/{Tot} {W2}/{Acc}/{Str}/{Tot} ...
     Phone Scores: {P1}/{Acc} {P2}/{Acc} - {P3}/{Acc} ...      ('-' between words)
+
+    ``phones_by_word`` (ours, not the paper's) writes each word's phones right after the word's
+    scores instead of on a line of their own, so the answer walks through the utterance once, in
+    the order it was spoken, and a phone's score follows its word::
+
+    Word Scores: {W1}/{Acc}/{Str}/{Tot} [ {P1}/{Acc} {P2}/{Acc} ] {W2}/{Acc}/{Str}/{Tot} [ {P3}/{Acc} ] ...
     """
 
     sentence_label: str = "Sentence Scores:"
     word_label: str = "Word Scores:"
     phone_label: str = "Phone Scores:"
     word_boundary: str = "-"
+    phones_by_word: bool = False
+
+    def _phones_in_word_line(self, aspects: Aspects) -> bool:
+        return self.phones_by_word and bool(aspects.get("word")) and bool(aspects.get("phone"))
 
     def render(self, scores: Scores, aspects: Aspects, vocabulary: ScoreVocabulary) -> Rendered:
         builder = TargetBuilder()
+        by_word = self._phones_in_word_line(aspects)
         lines = [
             (self.sentence_label, self._sentence, aspects.get("sentence")),
-            (self.word_label, self._words, aspects.get("word")),
-            (self.phone_label, self._phones, aspects.get("phone")),
+            (self.word_label, partial(self._words, with_phones=by_word), aspects.get("word")),
+            (self.phone_label, self._phones, None if by_word else aspects.get("phone")),
         ]
         for label, render_line, line_aspects in lines:
             if line_aspects:
@@ -93,29 +105,41 @@ class LineFormat:
             write_score(builder, vocabulary, "sentence", aspect, scores.aspect(aspect))
 
     @staticmethod
-    def _words(builder, scores, aspects, vocabulary) -> None:
+    def _words(builder, scores, aspects, vocabulary, with_phones: bool = False) -> None:
         for w, word in enumerate(scores.words):
             builder.text(f" {word.text}")
             for aspect in aspects:
                 builder.text("/")
                 write_score(builder, vocabulary, "word", aspect, word.aspect(aspect), word=w)
+            if with_phones:
+                builder.text(" [")
+                LineFormat._word_phones(builder, word, w, vocabulary)
+                builder.text(" ]")
 
     def _phones(self, builder, scores, aspects, vocabulary) -> None:
         for w, word in enumerate(scores.words):
             if w:
                 builder.text(f" {self.word_boundary}")
-            for p, (phone, label) in enumerate(zip(word.phones, word.phones_accuracy, strict=True)):
-                builder.text(f" {phone}/")
-                write_score(builder, vocabulary, "phone", "accuracy", label, word=w, phone=p)
+            LineFormat._word_phones(builder, word, w, vocabulary)
+
+    @staticmethod
+    def _word_phones(builder, word: WordScores, w: int, vocabulary: ScoreVocabulary) -> None:
+        """`` P1/{Acc} P2/{Acc}``: one word's phones, each after a space."""
+        for p, (phone, label) in enumerate(zip(word.phones, word.phones_accuracy, strict=True)):
+            builder.text(f" {phone}/")
+            write_score(builder, vocabulary, "phone", "accuracy", label, word=w, phone=p)
 
     def parse(self, text: str, aspects: Aspects, vocabulary: ScoreVocabulary) -> Scores:
         sentence = self._line(text, self.sentence_label)
         word_line = self._line(text, self.word_label)
-        phone_line = self._line(text, self.phone_label)
         values = {}
         if aspects.get("sentence") and sentence is not None:
             found = sentence_scores(sentence, aspects["sentence"], vocabulary)
             values = {a: native("sentence", a, s) for a, s in found.items()}
+        if self._phones_in_word_line(aspects):
+            word_line, phone_line = split_word_phones(word_line)
+        else:
+            phone_line = self._line(text, self.phone_label)
         words = self._parse_words(word_line, aspects.get("word") or (), vocabulary) if aspects.get("word") else None
         phones = self._parse_phones(phone_line, vocabulary) if aspects.get("phone") else None
         return Scores(**values, words=merge_words(words, phones))
@@ -147,6 +171,28 @@ class LineFormat:
             score = vocabulary.read(written) if slash else None
             groups[-1].append((phone if slash else item, native("phone", "accuracy", score)))
         return groups
+
+
+WORD_PHONES = re.compile(r"([^\s\[\]]+)\s*\[([^\[\]]*)\]")  # "word/8/10/8 [ W/8 ER/7 ]"
+
+
+def split_word_phones(line: str | None) -> tuple[str | None, str | None]:
+    """A word line written with its phones in brackets -> (the words alone, a phone line with '-'
+    between words). A line that is not exactly a run of ``word [phones]`` keeps the items outside
+    brackets as words (an unclosed bracket takes the rest of the line) and loses its phones
+    (missing): which word a stray phone belongs to is unknown."""
+    if line is None:
+        return None, None
+    pairs = list(WORD_PHONES.finditer(line))
+    if pairs and not WORD_PHONES.sub("", line).strip():
+        return " ".join(m.group(1) for m in pairs), " - ".join(m.group(2).strip() for m in pairs)
+    depth, words = 0, []
+    for item in re.findall(r"\[|\]|[^\s\[\]]+", line):
+        if item in "[]":
+            depth = depth + 1 if item == "[" else max(depth - 1, 0)
+        elif not depth:
+            words.append(item)
+    return " ".join(words), None
 
 
 def sentence_scores(line: str, aspects: Sequence[str], vocabulary: ScoreVocabulary) -> dict[str, float]:
