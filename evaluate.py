@@ -15,41 +15,45 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from apa import evaluation, runs
+from apa import evaluation
 from apa.quiet import ignore_library_warnings
+from apa.trained_run import TrainedRun
 
 
-def run_config(cfg: DictConfig) -> DictConfig | None:
-    """The checkpoint's config groups, checked (a finished run; only apa's own targets; no remote
-    code unless this command line allows it) before anything is loaded."""
-    if not cfg.checkpoint:
-        return None
-    return OmegaConf.create(runs.read_run(Path(cfg.checkpoint), cfg.trust_remote_code))
-
-
-def from_run_or_here(cfg: DictConfig, run: DictConfig | None, key: str):
-    """This command's choice for ``key`` if it made one, else the training run's."""
-    node = cfg.get(key) or (run.get(key) if run is not None else None)
-    return instantiate(node) if node else None
+def chosen(cfg: DictConfig, key: str) -> dict | None:
+    """This command's node for ``key``, if it chose one."""
+    node = cfg.get(key)
+    return OmegaConf.to_container(node, resolve=True) if node else None
 
 
 def build_job(cfg: DictConfig) -> evaluation.EvaluateJob:
-    checkpoint = Path(cfg.checkpoint) if cfg.checkpoint else None
-    run = run_config(cfg)
-    chosen = from_run_or_here(cfg, run, "decoding")  # this command's choice, else how the run decoded
-    decoder = evaluation.decoder_for(runs.implied_decoding(run), chosen) if run is not None else chosen
+    """A checkpoint's folder is read checked (a finished run; only apa's own targets; no remote code
+    unless this command line allows it) before anything loads; what this command chooses replaces
+    the run's own."""
+    run = TrainedRun.open(Path(cfg.checkpoint), cfg.trust_remote_code) if cfg.checkpoint else None
+
+    def build(key: str):
+        if run is not None:
+            return run.build(key, chosen(cfg, key))
+        return instantiate(cfg[key]) if cfg.get(key) else None
+
+    decoder = None
+    if run is not None:
+        decoder = run.decoder(chosen(cfg, "decoding"))
+    elif cfg.get("model"):  # an untrained model: generation unless this command chooses
+        decoder = instantiate(evaluation.decoding_config(None, chosen(cfg, "decoding")))
     return evaluation.EvaluateJob(
         output_dir=Path(cfg.output_dir),
         logger=instantiate(cfg.logger),
         cache_dir=Path(cfg.paths.cache_dir).expanduser(),
-        data=from_run_or_here(cfg, run, "data"),
+        data=build("data"),
         split=cfg.split,
         limit=cfg.limit,
         references=Path(cfg.references) if cfg.references else None,
         predictions=Path(cfg.predictions) if cfg.predictions else None,
-        model=from_run_or_here(cfg, run, "model"),
-        adapter=checkpoint / runs.ADAPTER_DIR if checkpoint else None,
-        prompt=from_run_or_here(cfg, run, "prompt"),
+        model=build("model"),
+        adapter=run.adapter if run is not None else None,
+        prompt=build("prompt"),
         decoder=decoder,
         compare=Path(cfg.compare) if cfg.compare else None,
         resamples=cfg.bootstrap_resamples,

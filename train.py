@@ -14,7 +14,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from apa import training
+from apa import evaluation, training
 from apa.quiet import ignore_library_warnings
 
 
@@ -29,12 +29,15 @@ def tracker(cfg: DictConfig):
 
 
 def build_job(cfg: DictConfig) -> training.TrainJob:
-    """The composed config as plain objects (model and data stay unloaded until the job runs)."""
+    """The composed config as plain objects (model and data stay unloaded until the job runs); a
+    chosen ``decoding`` completed by the objective's own (the slot mode it trains)."""
+    objective = instantiate(cfg.objective)
+    chosen = OmegaConf.to_container(cfg.decoding, resolve=True) if cfg.get("decoding") else None
     return training.TrainJob(
         model=instantiate(cfg.model),
         data=instantiate(cfg.data),
         prompt=instantiate(cfg.prompt),
-        objective=instantiate(cfg.objective),
+        objective=objective,
         lora=instantiate(cfg.lora),
         trainer=instantiate(cfg.trainer),
         logger=tracker(cfg),
@@ -45,7 +48,7 @@ def build_job(cfg: DictConfig) -> training.TrainJob:
         cache_audio_tower=cfg.cache_audio_tower,
         test_split=cfg.test_split,
         score_untrained=cfg.score_untrained,
-        decoder=instantiate(cfg.decoding) if cfg.get("decoding") else None,
+        decoder=instantiate(evaluation.decoding_config(objective, chosen)) if chosen else None,
         resamples=cfg.bootstrap_resamples,
         optimized_metric=cfg.optimized_metric,
         dev_selection=tuple(cfg.dev_selection),

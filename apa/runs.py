@@ -14,19 +14,16 @@ A run folder is data, and may come from anyone: its config could name any ``_tar
 would call ``builtins.print`` or worse), build one with an interpolation, or ask transformers to
 run a model repository's code. So the config is read checked: it may only name targets that apa's
 own config groups name, holds no interpolation (train.py writes it resolved), and
-``trust_remote_code`` must come from the command line, never from the folder. How a run's model is
-decoded comes from its objective's class, imported once its name is checked, never instantiated.
+``trust_remote_code`` must come from the command line, never from the folder.
 
 This module imports nothing of apa's, so that every layer may use it.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,38 +45,13 @@ HYDRA_RECORD = Path(".hydra") / "hydra.yaml"  # Hydra's record of a launched run
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the targets a run may name are those of these groups
 RUN_GROUPS = ("model", "data", "prompt", "objective")  # what a run folder brings; only these are instantiated
-OPTIONAL_GROUPS = ("decoding",)  # how the run decoded its test split, when it chose (else its objective's way)
+OPTIONAL_GROUPS = ("decoding",)  # how the run is read (written by training; runs from before may lack it)
 TARGET = "_target_"
 REMOTE_CODE = "trust_remote_code"
 
 
 class RunFolderError(ValueError):
     """A ``checkpoint=`` that is not a finished training run, or whose config is not trusted."""
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How a model is read at evaluation, as the objective it was trained with says: the decoder
-    (its name in ``apa.evaluation.DECODERS`` and ``conf/decoding/``) and whether the score slots
-    were masked in training, so that they are read masked too (all in one pass)."""
-
-    decoder: str
-    masked_slots: bool
-
-    @classmethod
-    def of(cls, objective: Any) -> Decoding:
-        """From an objective or its class: ``decoding`` and ``masked_slots`` are class flags."""
-        return cls(objective.decoding, objective.masked_slots)
-
-
-def implied_decoding(config: Mapping[str, Any]) -> Decoding:
-    """How a run's model is decoded, from the class its config's objective names: imported once the
-    name is known to be one of apa's objectives, never instantiated (the flags are the class's)."""
-    target = config["objective"][TARGET]
-    if target not in config_targets(CONF_DIR, ["objective"]):
-        raise RunFolderError(f"objective._target_={target!r} is not one of apa's objectives (conf/objective/)")
-    module, _, name = target.rpartition(".")
-    return Decoding.of(getattr(importlib.import_module(module), name))
 
 
 RUN_OUTPUTS = (RUN_CONFIG, ADAPTER_DIR, CHECKPOINT_DIR, PREDICTIONS, METRICS, UNTRAINED_DIR)  # what train.py writes

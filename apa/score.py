@@ -9,8 +9,8 @@
     apa score AUDIO --text "..." --phones "P1 P2 - P3"    # canonical phones by hand (words separated by -)
 
 (also ``python -m apa.score ...``). The model is a run folder, ``config.yaml`` and ``adapter/``
-(:class:`TrainedRun`), rebuilt as ``evaluate.py checkpoint=RUN_DIR`` rebuilds it and decoded with
-the run's own decoder; the shipped adapter ``pretrained/mini-speechocean762`` is such a folder.
+(:class:`apa.trained_run.TrainedRun`), rebuilt as ``evaluate.py checkpoint=RUN_DIR`` rebuilds it and
+decoded with the run's own decoder; the shipped adapter ``pretrained/mini-speechocean762`` is such a folder.
 
 Audio is anything soundfile reads (WAV, FLAC, OGG, MP3, ...), any sample rate, mono or not: it
 is mixed to mono, resampled to 16 kHz and cut into chunks of at most 30 s whose scores are
@@ -27,30 +27,25 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any
 
-from hydra.utils import instantiate
 from rich.console import Console
 
 from apa.atomic import check_folder
 from apa.data.audio import SAMPLE_RATE, AudioError, check_audio, load_audio, speech_seconds
 from apa.data.corpus import DataProblem, describe
 from apa.data.features import FeatureCache
-from apa.data.lexicon import LEXICON_FILE, Lexicon, LexiconError, OutOfVocabulary, parse_phones, words_of
+from apa.data.lexicon import Lexicon, LexiconError, OutOfVocabulary, parse_phones, words_of
 from apa.data.records import LabelError, Scores, Utterance, WordScores, read_text
 from apa.data.speechocean762 import read_kaldi_table
-from apa.evaluation.decoding import Decoder, decoder_for
 from apa.evaluation.display import recordings_table, utterance_view
 from apa.evaluation.report import predictions_json, write_json
-from apa.models import LoadedModel, ModelSource
-from apa.models.adapter import AdapterError, load_adapter
-from apa.prompts import Prompt
+from apa.models import LoadedModel
+from apa.models.adapter import AdapterError
 from apa.quiet import ignore_library_warnings
-from apa.runs import ADAPTER_DIR, HYDRA_RECORD, RunFolderError, implied_decoding, read_config_yaml, read_run
+from apa.runs import RunFolderError
+from apa.trained_run import PROJECT_ROOT, TrainedRun
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = PROJECT_ROOT / "pretrained" / "mini-speechocean762"  # the shipped adapter, a run folder
 # What soundfile (libsndfile) reads, by the suffixes its formats are written with.
 AUDIO_SUFFIXES = (
@@ -72,72 +67,15 @@ class ScoreInputError(ValueError):
     """Inputs that cannot be scored; the message names them and says what to give instead."""
 
 
-@dataclass
-class TrainedRun:
-    """A training run's folder: ``config.yaml`` (the resolved config) and ``adapter/``, read with
-    :func:`apa.runs.read_run` as ``evaluate.py checkpoint=RUN_DIR`` reads it; the model and
-    prompt are instantiated from its config groups, the objective only says how to decode."""
-
-    folder: Path
-    config: dict[str, Any]
-
-    @classmethod
-    def open(cls, folder: Path, trust_remote_code: bool = False) -> TrainedRun:
-        """The folder's config, checked as ``evaluate.py checkpoint=`` checks it before anything loads:
-        a finished run, naming only apa's own targets, running no model repository's code unless
-        ``trust_remote_code`` (from the command line, never from the folder)."""
-        if folder == PRETRAINED and not folder.is_dir():
-            raise ScoreInputError(
-                f"{folder}: the shipped adapter is not there (it comes with a clone of the apa repository, "
-                "under pretrained/); pass --checkpoint RUN_DIR with any training run folder instead "
-                "(train.py's outputs/train/runs/<time>, e.g. from `make demo`)"
-            )
-        return cls(folder, read_run(folder, trust_remote_code))
-
-    @cached_property
-    def model(self) -> ModelSource:
-        return instantiate(self.config["model"])
-
-    @cached_property
-    def prompt(self) -> Prompt:
-        return instantiate(self.config["prompt"])
-
-    def decoder(self) -> Decoder:
-        """How the run decoded its test split: its ``decoding`` choice, else its objective's own."""
-        chosen = self.config.get("decoding")
-        return decoder_for(implied_decoding(self.config), instantiate(chosen) if chosen else None)
-
-    def load(self) -> LoadedModel:
-        model, processor = self.model.load()
-        return LoadedModel(load_adapter(model, processor, self.folder / ADAPTER_DIR, self.prompt.vocabulary), processor)
-
-    @property
-    def corpus(self) -> Path | None:
-        """The speechocean762 folder the run trained on, when it is on this machine (for its lexicon).
-        A relative ``data.root`` is read from where the run was launched (Hydra's ``.hydra/hydra.yaml``
-        records it), else from apa's checkout (where the shipped adapter was trained), never from
-        the current folder: the same run gives the same phones whatever folder it is used from."""
-        root = (self.config.get("data") or {}).get("root")
-        if not root:
-            return None
-        path = Path(root).expanduser()
-        if not path.is_absolute():
-            path = (self.launch_folder() or PROJECT_ROOT) / path
-        path = Path(os.path.normpath(path))  # tidied, not resolved: the folder as the run and the user name it
-        return path if (path / LEXICON_FILE).is_file() else None
-
-    def launch_folder(self) -> Path | None:
-        record = self.folder / HYDRA_RECORD
-        try:
-            cwd = read_config_yaml(record)["hydra"]["runtime"]["cwd"]
-        except (OSError, RunFolderError, KeyError, TypeError):
-            return None  # not launched by Hydra (the shipped adapter), or no record of where
-        return Path(cwd) if isinstance(cwd, str) else None
-
-    @property
-    def needs_phones(self) -> bool:
-        """Whether the prompt writes canonical phones (phone scores, or ``{phones}`` in its instruction)."""
-        return "phone" in self.prompt.aspects or "{phones}" in self.prompt.instruction
+def open_run(folder: Path, trust_remote_code: bool = False) -> TrainedRun:
+    """The run folder to score with, read as ``evaluate.py checkpoint=`` reads it."""
+    if folder == PRETRAINED and not folder.is_dir():
+        raise ScoreInputError(
+            f"{folder}: the shipped adapter is not there (it comes with a clone of the apa repository, "
+            "under pretrained/); pass --checkpoint RUN_DIR with any training run folder instead "
+            "(train.py's outputs/train/runs/<time>, e.g. from `make demo`)"
+        )
+    return TrainedRun.open(folder, trust_remote_code)
 
 
 @dataclass(frozen=True)
@@ -411,7 +349,7 @@ def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
     requests, skipped = check_recordings(requests)
     if skipped:
         log.warning("not scored, %s", describe(skipped))
-    run = TrainedRun.open(args.checkpoint, args.trust_remote_code)
+    run = open_run(args.checkpoint, args.trust_remote_code)
     lexicon = None
     if run.needs_phones and any(r.phones is None for r in requests):
         lexicon = Lexicon.standard([*args.lexicon, *filter(None, [run.corpus])])

@@ -22,7 +22,9 @@ import torch
 from hydra.utils import instantiate
 
 from apa.data import FeatureCache
-from apa.evaluation.decoding import Item, batches, input_embeddings, items, prompt_inputs, text_generator
+from apa.evaluation.decoders import Item, batches, items
+from apa.evaluation.decoders.generation import prompt_inputs
+from apa.models.forward import input_embeddings, text_generator
 from apa.models.score_tokens import add_score_tokens
 from bench.common import compose_config, summary
 

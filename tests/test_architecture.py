@@ -20,8 +20,10 @@ ALLOWED = {
     "objectives": {"data", "prompts", "models"},
     "training": {"data", "prompts", "models", "objectives", "evaluation", "tracking"},
     "evaluation": {"data", "prompts", "models", "tracking"},
+    # the edge: a run folder rebuilt with Hydra (evaluate.py and `apa score` read runs through it)
+    "trained_run": {"data", "prompts", "models", "evaluation"},
     # the console scripts, at the top: they may use every layer
-    "score": {"data", "prompts", "models", "evaluation", "quiet"},
+    "score": {"data", "prompts", "models", "evaluation", "quiet", "trained_run"},
     "compare": {"evaluation"},
     "cli": {"score", "compare"},
     "__main__": {"cli"},
@@ -29,7 +31,7 @@ ALLOWED = {
 }
 SHARED = {"atomic", "runs", "distributed"}  # they import nothing of apa's, so any part may import them
 # Entry points inside the package (console scripts): like train.py and evaluate.py, they may use Hydra.
-ENTRY_POINTS = {"score.py"}  # `apa score` rebuilds a run folder's model from its config with Hydra
+ENTRY_POINTS = {"score.py", "trained_run.py"}  # a run folder's model rebuilt from its config with Hydra
 
 
 def imports(path) -> set[str]:

@@ -11,8 +11,10 @@ import torch
 import bench.generation
 from apa.data import SAMPLE_RATE, FeatureCache, Scores, WordScores, load_audio
 from apa.data.scales import scale_of
-from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder, decoding, evaluate
-from apa.evaluation.decoding import average, end_of_answer_ids, items
+from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder, evaluate
+from apa.evaluation.chunks import average
+from apa.evaluation.decoders import generation, items
+from apa.evaluation.decoders.generation import end_of_answer_ids
 from apa.models.encoding import PromptEncoder
 from apa.models.heads import ScoreHead, attach_head
 from apa.models.score_tokens import score_token_ids
@@ -132,7 +134,7 @@ def test_generation_matches_the_stock_generate(multi_setup, test_utterances):
     """Same greedy answers as Qwen2-Audio's own generate, in a left-padded batch of unequal prompts."""
     model, processor, prompt, table = multi_setup
     tokenizer, utterances = processor.tokenizer, test_utterances[:3]
-    inputs = decoding.prompt_inputs(model, processor, prompt, items(utterances, table))
+    inputs = generation.prompt_inputs(model, processor, prompt, items(utterances, table))
     assert len(set(inputs["attention_mask"].sum(-1).tolist())) > 1  # the padding is exercised
     settings = dict(max_new_tokens=10, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     stop_ids = end_of_answer_ids(tokenizer, PromptEncoder(tokenizer, prompt))
@@ -202,7 +204,7 @@ def test_an_answer_cut_at_the_token_limit_loses_its_last_word_not_a_digit(
     answer = tokenizer("Sentence Scores: 8 7 6 10 1", add_special_tokens=False)["input_ids"]
     stop = end_of_answer_ids(tokenizer, PromptEncoder(tokenizer, prompt))[0]
     generated = torch.tensor([[*answer, stop] if stopped else answer])
-    monkeypatch.setattr(decoding, "text_generator", lambda _: SimpleNamespace(generate=lambda **_: generated))
+    monkeypatch.setattr(generation, "text_generator", lambda _: SimpleNamespace(generate=lambda **_: generated))
     decoded = GenerationDecoder(batch_size=1).predict(model, processor, prompt, test_utterances[:1], table)
     (prediction,) = decoded.values()
     scores = prediction.scores

@@ -47,7 +47,7 @@ def test_masked_slots_hide_every_score(multi_setup, test_utterances):
     assert [a.input_ids[p] for p in a.slot_positions] == [mask] * len(a.slot_positions)
     differing = [i for i, (x, y) in enumerate(zip(a.input_ids, b.input_ids, strict=True)) if x != y]
     assert differing == list(a.slot_positions)
-    with pytest.raises(ValueError, match="masked slots need one token per score"):
+    with pytest.raises(ValueError, match="masked slots: needs one token per score class"):
         PromptEncoder(processor.tokenizer, load_prompt("multi", score_tokens="digits"), masked_slots=True)
 
 
@@ -57,7 +57,7 @@ def test_collator_pads_labels_and_slots(multi_setup, test_utterances, side):
     encoder = PromptEncoder(processor.tokenizer, prompt, masked_slots=True)
     chunks = [table.chunk(u.id, 0) for u in test_utterances]
     rows = [encoder.encode(u, c.mel_frames) for u, c in zip(test_utterances, chunks, strict=True)]
-    collate = Collator(processor.tokenizer.pad_token_id, prompt.aspect_names, padding_side=side, masked_slots=True)
+    collate = Collator(processor.tokenizer.pad_token_id, prompt.aspect_names, padding_side=side)
     batch = collate(rows, chunks, list(range(len(rows))))
     length, n = max(len(r) for r in rows), len(rows)
     assert batch["input_ids"].shape == (n, length) and batch["input_features"].shape == (n, 128, 3000)

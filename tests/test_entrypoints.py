@@ -32,6 +32,8 @@ def test_train_then_evaluate_the_checkpoint(tmp_path):
     run_dir = only_run_dir(outputs, "train")
     config = yaml.safe_load((run_dir / "config.yaml").read_text())  # resolved
     assert config["model"]["_target_"] == "apa.models.offline.TinyQwen2Audio" and "${" not in str(config)
+    slots = {"_target_": "apa.evaluation.SlotDecoder", "batch_size": 8, "readout": "soft", "masked_slots": True}
+    assert config["decoding"] == slots  # how the run is read, written whole by training
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
     assert (run_dir / "adapter" / "tokenizer.json").is_file()  # with the added score tokens
     log = (run_dir / "train.log").read_text()

@@ -10,13 +10,14 @@ from apa.data import Speechocean762
 from apa.data.records import read_scores
 from apa.evaluation.metrics import evaluate
 from apa.runs import ADAPTER_DIR, METRICS, PREDICTIONS, REFERENCES
+from apa.trained_run import TrainedRun
 
 SHIPPED = score.PRETRAINED
 CHECKED = 4  # test utterances decoded again (the whole split is `evaluate.py checkpoint=pretrained/...`)
 
 
 def test_the_shipped_folder_is_a_small_run_folder_with_its_own_evaluation():
-    run = score.TrainedRun.open(SHIPPED)
+    run = TrainedRun.open(SHIPPED)
     assert set(run.prompt.aspects) == {"sentence", "word", "phone"} and run.decoder().name == "slots"
     size = sum(path.stat().st_size for path in SHIPPED.rglob("*") if path.is_file())
     assert size < 25e6, f"{size / 1e6:.1f} MB"
@@ -30,7 +31,7 @@ def test_the_shipped_folder_is_a_small_run_folder_with_its_own_evaluation():
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_loading_the_shipped_adapter_reproduces_its_predictions(speechocean762, apa_cache):
-    run = score.TrainedRun.open(SHIPPED)
+    run = TrainedRun.open(SHIPPED)
     utterances = Speechocean762(str(speechocean762)).utterances("test")[:CHECKED]
     decoded = score.predict(run, run.load(), utterances, apa_cache)
     committed = read_scores(SHIPPED / PREDICTIONS, complete=False).scores

@@ -31,7 +31,8 @@ from apa.data.records import Scores, Utterance, read_scores
 from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder
 from apa.evaluation.display import as_html, level, low_count, recordings_table, utterance_view
 from apa.evaluation.report import write_json
-from apa.score import Request, TrainedRun
+from apa.score import Request
+from apa.trained_run import TrainedRun
 
 from .helpers import launch, only_run_dir
 

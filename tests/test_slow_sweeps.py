@@ -63,7 +63,7 @@ def test_zero_shot_preset_runs(tmp_path):
 def test_a_crashed_job_does_not_stop_the_multirun(tmp_path):
     sweep = ["-m", "objective=fa,ce", "prompt=sentence", "prompt.score_tokens=digits", *TINY_SLICE[:-1], "logger=wandb"]
     result = launch("train.py", *sweep, outputs=tmp_path / "outputs")
-    assert "objective fa reads one token per score class" in result.stderr  # job 0 failed...
+    assert "objective fa: needs one token per score class" in result.stderr  # job 0 failed...
     (sweep_dir,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
     assert not (sweep_dir / "0" / "metrics.json").exists()
     assert (sweep_dir / "1" / "metrics.json").is_file()  # ...job 1 still ran

@@ -9,17 +9,16 @@ from importlib import import_module
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.run import EvaluateJob, announce, decode_and_score, run, score, write_predictions
 
-DECODING = ("DECODERS", "GenerationDecoder", "Prediction", "RegressionDecoder", "SlotDecoder", "decoder_for")
+DECODING = ("GenerationDecoder", "Prediction", "RegressionDecoder", "SlotDecoder", "decoding_config", "default_decoder")
 
 
 def __getattr__(name: str):
     if name in DECODING:
-        return getattr(import_module("apa.evaluation.decoding"), name)
+        return getattr(import_module("apa.evaluation.decoders"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "DECODERS",
     "EvaluateJob",
     "GenerationDecoder",
     "Prediction",
@@ -28,7 +27,8 @@ __all__ = [
     "SlotDecoder",
     "announce",
     "decode_and_score",
-    "decoder_for",
+    "decoding_config",
+    "default_decoder",
     "evaluate",
     "paired_bootstrap",
     "run",

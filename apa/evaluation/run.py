@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from transformers import ProcessorMixin
 
     from apa.data.features import FeatureTable
-    from apa.evaluation.decoding import Decoder, Prediction
+    from apa.evaluation.decoders import Decoder, Prediction
     from apa.models import ModelSource
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class EvaluateJob:
     model: ModelSource | None = None
     adapter: Path | None = None  # a training run's adapter folder
     prompt: Prompt | None = None
-    decoder: Decoder | None = None
+    decoder: Decoder | None = None  # how ``model`` is read (evaluate.py: decoding_config); needed with it
     compare: Path | None = None  # another system's predictions: paired bootstrap against it
     resamples: int = 1000
     seed: int = 0
@@ -233,11 +233,12 @@ def _decode_model(
     """The job's model, with its adapter, decodes the references' utterances (their audio) and is scored."""
     if not utterances:
         raise ValueError("decoding a model needs data=<corpus> (its audio), not only references=FILE")
+    if job.decoder is None:
+        raise ValueError("decoding a model needs a decoder (apa.evaluation.decoding_config says which)")
     compare_file = _compare_file(job)  # read before the model loads: a bad file fails at once
     from transformers import set_seed
 
     from apa.data.features import FeatureCache
-    from apa.evaluation.decoding import DECODERS
     from apa.models.adapter import load_adapter
 
     set_seed(job.seed)  # only decoding a model draws random numbers
@@ -246,7 +247,7 @@ def _decode_model(
         model = load_adapter(model, processor, job.adapter, job.prompt.vocabulary)
     features = FeatureCache.under(job.cache_dir).load(utterances, processor.feature_extractor)
     return decode_and_score(
-        job.decoder or DECODERS["generate"](),
+        job.decoder,
         model,
         processor,
         job.prompt,

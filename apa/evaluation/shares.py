@@ -15,7 +15,7 @@ from transformers import ProcessorMixin
 
 from apa.data.features import FeatureTable
 from apa.data.records import Utterance
-from apa.evaluation.decoding import Decoder, Prediction
+from apa.evaluation.decoders import Decoder, Prediction
 from apa.prompts import Prompt
 
 

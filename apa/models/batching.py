@@ -21,8 +21,8 @@ class Collator:
     """Pads rows to one length and stacks one feature matrix per audio.
 
     ``audio_index[r]`` says which audio row ``r`` belongs to (chosen and rejected answers share
-    one). Labels are the target tokens (``IGNORE`` elsewhere; with ``masked_slots`` at the slots too,
-    which then hold the mask token, not an answer to learn).
+    one). Labels are the target tokens (``IGNORE`` elsewhere, and at the slots of rows encoded with
+    masked slots, which hold the mask token, not an answer to learn).
     Slot tensors: positions, validity, targets on the 0-10 scale, allowed classes and aspect index.
     Right padding for training; left padding for generation.
     """
@@ -30,7 +30,6 @@ class Collator:
     pad_id: int
     aspect_names: Sequence[str]
     padding_side: str = "right"
-    masked_slots: bool = False
 
     def __call__(
         self, rows: Sequence[Encoded], audio: Sequence[ChunkFeatures | TowerStates], audio_index: Sequence[int]
@@ -59,7 +58,7 @@ class Collator:
                 slot_targets[r, s] = slot.target
                 slot_classes[r, s, list(slot.classes)] = True
                 slot_aspects[r, s] = aspect_index[f"{slot.granularity}/{slot.aspect}"]
-                if self.masked_slots:
+                if row.masked_slots:
                     labels[r, offset + position] = IGNORE
         return {
             "input_ids": input_ids,

@@ -26,14 +26,26 @@ def audio_token_count(mel_frames: int) -> int:
     return ((mel_frames - 1) // 2 + 1 - 2) // 2 + 1
 
 
+def check_one_token_per_score(prompt: Prompt, needed_by: str) -> None:
+    """Masked slots and slot reading need one token per score class (``score_tokens=added``); with
+    digits, 10 is two tokens. The one check of it, for the objectives, the encoder and the decoder."""
+    if not prompt.vocabulary.single_token:
+        raise ValueError(
+            f"{needed_by}: needs one token per score class, but prompt {prompt.name} writes "
+            f"score_tokens={prompt.score_tokens}, where 10 is two tokens: set prompt.score_tokens=added"
+        )
+
+
 @dataclass(frozen=True)
 class Encoded:
-    """One sequence: prompt then target. ``slot_positions[i]`` is the index of slot i's (first) token."""
+    """One sequence: prompt then target. ``slot_positions[i]`` is the index of slot i's (first) token;
+    ``masked_slots``: the slots hold ``<|score_mask|>``, not the score (then no label to learn there)."""
 
     input_ids: tuple[int, ...]
     target_start: int
     rendered: Rendered
     slot_positions: tuple[int, ...]
+    masked_slots: bool = False
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -47,8 +59,8 @@ class PromptEncoder:
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, prompt: Prompt, masked_slots: bool = False):
-        if masked_slots and not prompt.vocabulary.single_token:
-            raise ValueError(f"prompt {prompt.name}: masked slots need one token per score (score_tokens=added)")
+        if masked_slots:
+            check_one_token_per_score(prompt, "masked slots")
         self.tokenizer = tokenizer
         self.prompt = prompt
         self.audio_id = tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
@@ -84,4 +96,5 @@ class PromptEncoder:
                     raise ValueError(f"{utterance.id}: slot {slot.key} spans {len(tokens)} tokens, expected one")
                 target_ids[tokens[0]] = self.mask_id
         start = len(prompt_ids)
-        return Encoded(tuple(prompt_ids + target_ids), start, rendered, tuple(start + t[0] for t in positions))
+        slot_positions = tuple(start + t[0] for t in positions)
+        return Encoded(tuple(prompt_ids + target_ids), start, rendered, slot_positions, self.mask_id is not None)

@@ -15,6 +15,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from apa.models.batching import IGNORE
+from apa.models.encoding import check_one_token_per_score
 from apa.models.forward import logits
 from apa.prompts import Prompt
 
@@ -29,17 +30,14 @@ class Objective(nn.Module):
     """Base class: ``forward(model, batch) -> ObjectiveOutput``."""
 
     name: ClassVar[str]
-    decoding: ClassVar[str] = "generate"  # how its models are read at evaluation (apa.evaluation.DECODERS)
+    decoding: ClassVar[str] = "generate"  # how its models are read: a strategy of apa.evaluation.decoders
     needs_pairs: ClassVar[bool] = False  # batches hold chosen rows, then rejected rows (SimPO)
     masked_slots: ClassVar[bool] = False  # slots hold <|score_mask|> and are read in one pass
 
     def check(self, prompt: Prompt) -> None:
         """Refuse a prompt this objective cannot train on (before any model is loaded)."""
-        if self.masked_slots and not prompt.vocabulary.single_token:
-            raise ValueError(
-                f"objective {self.name} reads one token per score class, but prompt {prompt.name} writes "
-                f"score_tokens={prompt.score_tokens}, where 10 is two tokens: set prompt.score_tokens=added"
-            )
+        if self.masked_slots:
+            check_one_token_per_score(prompt, f"objective {self.name}")
 
     def setup(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompt: Prompt) -> list[str]:
         """Prepare the unwrapped model before LoRA; returns extra module names to train and save."""

@@ -26,8 +26,8 @@ from apa.data.corpus import DEV, Corpus, check_limit
 from apa.data.features import FeatureCache, FeatureTable
 from apa.data.records import Utterance
 from apa.distributed import join_slurm_tasks
-from apa.evaluation import Report, announce, decode_and_score, decoder_for, evaluate
-from apa.evaluation.decoding import Decoder
+from apa.evaluation import Report, announce, decode_and_score, evaluate
+from apa.evaluation.decoders import Decoder, SlotDecoder, check_slot_mode, default_decoder
 from apa.evaluation.shares import decode_shares
 from apa.models import ModelSource, adapter_config, apply_lora, parameter_counts
 from apa.models.audio_cache import TowerCache
@@ -37,7 +37,7 @@ from apa.models.heads import save_head_spec
 from apa.models.score_tokens import add_score_tokens
 from apa.objectives import Objective
 from apa.prompts import Prompt
-from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, UNTRAINED_DIR, Decoding, check_new_run_folder
+from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, UNTRAINED_DIR, check_new_run_folder
 from apa.tracking import WandbLogger
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
@@ -71,7 +71,7 @@ class TrainJob:
     cache_audio_tower: bool = True  # compute the frozen tower's outputs once, reuse them every epoch and run
     test_split: str | None = "test"  # decoded and scored after training (None: skip)
     score_untrained: bool = False  # decode the test split before training too: the summary's baseline
-    decoder: Decoder | None = None  # None: the objective's own decoding
+    decoder: Decoder | None = None  # None: the objective's own (apa.evaluation.decoders.default_decoder)
     resamples: int = 1000
     optimized_metric: str = "dev/selection"  # what a sweeper receives: a dev metric, never the test split's
     dev_selection: tuple[str, ...] = ("sentence/total/pcc",)  # dev metrics averaged into dev/selection
@@ -115,14 +115,16 @@ def adapted_model(job: TrainJob, model: PreTrainedModel, processor: ProcessorMix
 
 
 def training_collator(job: TrainJob, processor: ProcessorMixin) -> TrainingCollator:
-    return TrainingCollator(
-        Collator(processor.tokenizer.pad_token_id, job.prompt.aspect_names, masked_slots=job.objective.masked_slots)
-    )
+    return TrainingCollator(Collator(processor.tokenizer.pad_token_id, job.prompt.aspect_names))
 
 
 def job_decoder(job: TrainJob) -> Decoder:
-    """The job's decoder, by default its objective's own, reading the slots as the objective trained them."""
-    return decoder_for(Decoding.of(job.objective), job.decoder)
+    """The job's decoder, by default its objective's own; a slot decoder must read the slots as the
+    objective trains them."""
+    decoder = job.decoder or default_decoder(job.objective)
+    if isinstance(decoder, SlotDecoder):
+        check_slot_mode(decoder.masked_slots, job.objective)
+    return decoder
 
 
 def dev_scores(job: TrainJob, processor: ProcessorMixin):
@@ -198,6 +200,7 @@ def run(job: TrainJob) -> float | None:
     check_selection(job.dev_selection, job.prompt)
     check_optimized_metric(job.optimized_metric, job.prompt)
     check_settings(job.lora, job.trainer.arguments)
+    config = {**job.config, "decoding": job_decoder(job).config()}  # how the run is read, resolved
     evaluates_dev = check_dev_split(job)
     set_seed(job.seed)
     join_slurm_tasks()  # before the process group forms: SLURM's tasks become its ranks
@@ -209,7 +212,7 @@ def run(job: TrainJob) -> float | None:
     if not job.trainer.resume:  # before any model loads
         check_new_run_folder(run_dir)
     resume_from = checkpoint_to_resume(job.trainer.resume, run_dir / CHECKPOINT_DIR)
-    with job.logger.session(job.config, run_dir) as tracker:
+    with job.logger.session(config, run_dir) as tracker:
         with processes.main_process_first():  # one process downloads or builds the model, then the others load it
             model, processor = job.model.load()
         peft_model = adapted_model(job, model, processor)
@@ -251,7 +254,7 @@ def run(job: TrainJob) -> float | None:
         outcome, report = sweep_value(job, trainer.state, result.training_loss), None
         if processes.is_main_process:
             save_head_spec(peft_model, run_dir / ADAPTER_DIR)
-            (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(job.config, sort_keys=False))
+            (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
             tracker.log_artifact("trained-adapter", "model", [run_dir / ADAPTER_DIR, run_dir / RUN_CONFIG])
         if job.test_split:  # every process decodes a share; the main one writes and scores (never returned)
             report = evaluate_test_split(job, peft_model, processor, run_dir, tracker)
