@@ -3,7 +3,8 @@
 Its layout::
 
     config.yaml        the resolved config (train.py); evaluate.py checkpoint=RUN_DIR rebuilds the model from it
-    adapter/           the trained adapter (PEFT's adapter_config.json and adapter_model.safetensors, ...)
+    adapter/           the trained adapter (PEFT's adapter_config.json and adapter_model.safetensors,
+                       score_head.json when the objective trains a regression head, ...)
     checkpoints/       the Trainer's checkpoints while the run trains
     predictions.json   the decoded split's scores; references.json, what they are scored against
     answers.json       the raw answers of free generation
@@ -38,9 +39,11 @@ REFERENCES = "references.json"
 ANSWERS = "answers.json"
 METRICS = "metrics.json"
 REPORT = "report.md"  # the metrics as a markdown table
+PLOTS_DIR = "plots"  # a scatter plot per scored aspect
 UNTRAINED_DIR = "untrained"
 ADAPTER_CONFIG = "adapter_config.json"  # PEFT's names, in adapter/ and in every checkpoint
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+HEAD_SPEC = "score_head.json"  # beside the adapter: the regression head to build before its weights load
 HYDRA_RECORD = Path(".hydra") / "hydra.yaml"  # Hydra's record of a launched run (where it ran: runtime.cwd)
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the targets a run may name are those of these groups

@@ -70,7 +70,7 @@ ANCHORS = {
 
 def load_runs(folder: Path = RUNS_DIR) -> list[Run]:
     """The committed runs, best first (by sentence total PCC)."""
-    runs = [load_run(path) for path in sorted(folder.iterdir()) if (path / "metrics.json").is_file()]
+    runs = [load_run(path) for path in sorted(folder.iterdir()) if (path / METRICS).is_file()]
     for run in runs:
         run.name = run.folder.name
     return sorted(runs, key=lambda run: -(run.metrics["metrics"].get(BEST_BY) or float("-inf")))

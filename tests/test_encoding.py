@@ -120,6 +120,7 @@ def test_a_pairwise_batch_holds_chosen_rows_then_their_rejected_rows(multi_setup
     n = len(examples)
     assert batch["input_ids"].shape[0] == 2 * n and batch["input_features"].shape[0] == n  # one audio a pair
     assert batch["audio_index"].tolist() == [*range(n), *range(n)]
+    assert batch["chosen_rows"].tolist() == [*range(n)] and batch["rejected_rows"].tolist() == [*range(n, 2 * n)]
     for i, (example, utterance) in enumerate(zip(examples, test_utterances, strict=True)):
         chosen, rejected = example.chosen, example.rejected
         assert example.utterance_id == utterance.id

@@ -104,11 +104,23 @@ def test_simpo_objective_uses_its_margin_convention(monkeypatch, convention, sim
     loss is the SimPO term of the convention plus 0.1 * log 2."""
     hidden = torch.tensor([[[0.0, 0.0], [0.0, 0.0]], [[math.log(3), 0.0], [0.0, 0.0]]])
     batch = {"labels": torch.tensor([[IGNORE, 0], [IGNORE, 1]]), "hidden": hidden}
+    batch |= {"chosen_rows": torch.tensor([0]), "rejected_rows": torch.tensor([1])}
     monkeypatch.setattr("apa.objectives.simpo.hidden_states", lambda model, batch: batch["hidden"])
     output = SimPOCrossEntropy(margin_convention=convention)(LogitsAreHidden(), batch)
     assert output.metrics["margin"].item() == pytest.approx(math.log(2))
     assert output.metrics["simpo"].item() == pytest.approx(simpo)
     assert output.loss.item() == pytest.approx(simpo + 0.1 * math.log(2))
+    swapped = {**batch, "chosen_rows": torch.tensor([1]), "rejected_rows": torch.tensor([0])}  # the layout is read
+    assert SimPOCrossEntropy(margin_convention=convention)(LogitsAreHidden(), swapped).metrics[
+        "margin"
+    ].item() == pytest.approx(-math.log(2))
+
+
+def test_simpo_refuses_a_batch_without_rejected_answers():
+    batch = {"labels": torch.tensor([[IGNORE, 0]]), "chosen_rows": torch.tensor([], dtype=torch.long)}
+    batch["rejected_rows"] = torch.tensor([], dtype=torch.long)
+    with pytest.raises(ValueError, match="paired with a rejected one"):
+        SimPOCrossEntropy()(LogitsAreHidden(), batch)
 
 
 def test_unknown_margin_convention_is_refused():
@@ -134,14 +146,14 @@ def test_slot_hidden_reads_the_position_before_each_slot():
 
 
 def test_regression_head_predicts_per_aspect():
-    """Weights (0, 0) and (3, 4), bias 0.5 (its initial value) on hidden (1, 2): aspect 0 gives
-    0.5 and aspect 1 gives 3 + 8 + 0.5 = 11.5."""
+    """Weights (0, 0) and (3, 4), bias 0.5 (its initial value: mid-scale) on hidden (1, 2): aspect 0
+    gives 0.5 and aspect 1 gives 3 + 8 + 0.5 = 11.5, fractions of the scale, so scores 5 and 115."""
     head = ScoreHead(2, ["sentence/accuracy", "sentence/fluency"])
     assert head.net.bias.tolist() == [0.5, 0.5]
     hidden = torch.tensor([[1.0, 2.0], [1.0, 2.0]])
     with torch.no_grad():
         head.net.weight.copy_(torch.tensor([[0.0, 0.0], [3.0, 4.0]]))
-    assert head(hidden, torch.tensor([0, 1])).tolist() == [0.5, 11.5]
+    assert head(hidden, torch.tensor([0, 1])).tolist() == [5.0, 115.0]
     mlp = ScoreHead(2, ["a", "b", "c"], hidden_size=8)
     assert mlp(hidden, torch.tensor([2, 0])).shape == (2,)
 

@@ -31,8 +31,18 @@ LAYOUT = {
     runs.METRICS,
     runs.REPORT,
     runs.UNTRAINED_DIR,
+    runs.REPORT,
+    runs.PLOTS_DIR,
+    runs.ADAPTER_CONFIG,
+    runs.ADAPTER_WEIGHTS,
+    runs.HEAD_SPEC,
 }
-SOURCES = [*sorted((PROJECT_ROOT / "apa").rglob("*.py")), PROJECT_ROOT / "train.py", PROJECT_ROOT / "evaluate.py"]
+SOURCES = [
+    *sorted((PROJECT_ROOT / "apa").rglob("*.py")),
+    *sorted((PROJECT_ROOT / "bench").glob("*.py")),
+    PROJECT_ROOT / "train.py",
+    PROJECT_ROOT / "evaluate.py",
+]
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PROJECT_ROOT)))

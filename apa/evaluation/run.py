@@ -22,7 +22,7 @@ from apa.evaluation.pairing import pair_scores
 from apa.evaluation.plots import figures, save
 from apa.evaluation.report import markdown_table, pcc_before_after, predictions_json, write_json, write_report
 from apa.prompts import Prompt
-from apa.runs import ANSWERS, METRICS, PREDICTIONS, REFERENCES
+from apa.runs import ANSWERS, METRICS, PLOTS_DIR, PREDICTIONS, REFERENCES
 from apa.tracking import WandbLogger
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def score(
     extra = {"comparison": paired_bootstrap(predictions, compare, references, resamples, seed)} if compare else {}
     write_report(output_dir, report, extra)
     pairs = pair_scores(predictions, references, aspects)
-    plots = save(figures(pairs), output_dir / "plots")
+    plots = save(figures(pairs), output_dir / PLOTS_DIR)
     if logger is None:
         return report
     logger.summarize(summary(report))

@@ -14,16 +14,19 @@ import torch
 from torch import nn
 
 from apa.models.forward import qwen2_audio
+from apa.runs import HEAD_SPEC
 
 HEAD_NAME = "score_head"
-HEAD_SPEC = "score_head.json"  # beside the adapter: what to build before its weights are loaded
 
 
 class ScoreHead(nn.Module):
     """One output per aspect: linear (``hidden_size=None``) or a small MLP, shared trunk.
 
-    Predicts each score as a fraction of its scale (0-1); callers multiply by 10.
+    Its outputs are fractions of the score scale (0-1, centred on mid-scale at the start);
+    ``forward`` returns them as scores on the 0-10 scale of every slot (:data:`SCALE`).
     """
+
+    SCALE = 10.0
 
     def __init__(self, input_size: int, aspects: list[str], hidden_size: int | None = None, dropout: float = 0.1):
         super().__init__()
@@ -37,9 +40,9 @@ class ScoreHead(nn.Module):
             self.net = nn.Sequential(nn.Linear(input_size, hidden_size), nn.GELU(), nn.Dropout(dropout), output)
 
     def forward(self, hidden: torch.Tensor, aspect_index: torch.Tensor) -> torch.Tensor:
-        """``hidden`` (n, input_size), ``aspect_index`` (n,) -> one prediction per row (n,)."""
+        """``hidden`` (n, input_size), ``aspect_index`` (n,) -> one score per row (n,), on 0-10."""
         out = self.net(hidden.to(next(self.parameters()).dtype))
-        return out.gather(-1, aspect_index[:, None]).squeeze(-1)
+        return self.SCALE * out.gather(-1, aspect_index[:, None]).squeeze(-1)
 
 
 def attach_head(model: nn.Module, head: ScoreHead) -> None:

@@ -31,7 +31,7 @@ class Objective(nn.Module):
 
     name: ClassVar[str]
     decoding: ClassVar[str] = "generate"  # how its models are read: a strategy of apa.evaluation.decoders
-    needs_pairs: ClassVar[bool] = False  # batches hold chosen rows, then rejected rows (SimPO)
+    needs_pairs: ClassVar[bool] = False  # batches pair chosen and rejected answers (chosen_rows, rejected_rows)
     masked_slots: ClassVar[bool] = False  # slots hold <|score_mask|> and are read in one pass
 
     def check(self, prompt: Prompt) -> None:
@@ -45,6 +45,13 @@ class Objective(nn.Module):
 
     def forward(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> ObjectiveOutput:
         raise NotImplementedError
+
+
+def answer_cross_entropy(model: nn.Module, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-(1/N) sum_t log p(y_t | x, y_<t) over the N labelled answer tokens of the batch (Wang et al.'s
+    fine-tuning loss; at masked slots there is no label, so only the template's tokens count)."""
+    log_probs, _ = target_log_probs(model, hidden, labels)
+    return -log_probs.mean()
 
 
 def target_log_probs(model: nn.Module, hidden: torch.Tensor, labels: torch.Tensor):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from apa.models.forward import hidden_states
-from apa.objectives.base import Objective, ObjectiveOutput, target_log_probs
+from apa.objectives.base import Objective, ObjectiveOutput, answer_cross_entropy
 
 
 class CrossEntropy(Objective):
@@ -12,6 +12,5 @@ class CrossEntropy(Objective):
     name = "ce"
 
     def forward(self, model, batch) -> ObjectiveOutput:
-        log_probs, _ = target_log_probs(model, hidden_states(model, batch), batch["labels"])
-        loss = -log_probs.mean()
+        loss = answer_cross_entropy(model, hidden_states(model, batch), batch["labels"])
         return ObjectiveOutput(loss, {"ce": loss.detach()})

@@ -37,7 +37,7 @@ import torch
 from apa.data.scales import ZERO_TO_TEN
 from apa.models.forward import hidden_states, logits, slot_hidden
 from apa.models.score_tokens import read_classes, score_token_ids
-from apa.objectives.base import Objective, ObjectiveOutput, target_log_probs
+from apa.objectives.base import Objective, ObjectiveOutput, answer_cross_entropy
 from apa.objectives.weighting import GranularityWeights, weighted_mean
 from apa.objectives.within import WithinUtterance
 
@@ -130,8 +130,7 @@ class FairAverage(Objective):
             loss = loss + self.slot_ce_weight * slot_ce
             metrics["slot_ce"] = slot_ce.detach()
         if self.ce_weight:
-            log_probs, _ = target_log_probs(model, hidden, batch["labels"])
-            ce = -log_probs.mean()
+            ce = answer_cross_entropy(model, hidden, batch["labels"])
             loss = loss + self.ce_weight * ce
             metrics["ce"] = ce.detach()
         return ObjectiveOutput(loss, metrics)

@@ -7,8 +7,9 @@ not spell out where the head reads, its shape or the target scale; these are our
   whose next-token prediction would write the score), with the slot token masked, so every slot of
   a multi-aspect answer gets its own prediction in one forward pass;
 - one linear output per aspect (``hidden_size`` makes it a small MLP), saved with the adapter;
-- the target is the score on a 0-1 scale (score / 10) and the loss the mean over slots:
-    L_reg = (1/S) sum_slots (f_aspect(h_slot) - y / 10)^2
+- the error is measured as a fraction of the scale (the head predicts scores on 0-10,
+  :class:`~apa.models.heads.ScoreHead`) and the loss is the mean over slots:
+    L_reg = (1/S) sum_slots ((f_aspect(h_slot) - y) / 10)^2
   (``granularity_weights`` weighs the slots by granularity instead: :mod:`apa.objectives.weighting`;
   ``within_utterance_weight`` adds a correlation inside each utterance's words and phones:
   :mod:`apa.objectives.within`).
@@ -59,9 +60,9 @@ class Regression(Objective):
         at_slots, valid = slot_hidden(hidden_states(model, batch), batch)
         aspects = batch["slot_aspects"][valid]
         predicted, targets = get_head(model)(at_slots, aspects), batch["slot_targets"][valid]
-        errors = (predicted.float() - targets.float() / 10) ** 2
+        errors = ((predicted.float() - targets.float()) / ScoreHead.SCALE) ** 2
         mse = weighted_mean(errors, self.slot_weights(aspects))
-        within = self.within(10 * predicted, targets, valid, aspects)
+        within = self.within(predicted, targets, valid, aspects)
         if within is None:
             return ObjectiveOutput(mse, {"mse": mse.detach()})
         return ObjectiveOutput(mse + within, {"mse": mse.detach(), "within": within.detach()})

@@ -63,13 +63,17 @@ class SimPOCrossEntropy(Objective):
         self.margin_convention = margin_convention
 
     def forward(self, model, batch) -> ObjectiveOutput:
+        chosen_rows, rejected_rows = batch.get("chosen_rows"), batch.get("rejected_rows")
+        if chosen_rows is None or not len(rejected_rows):
+            raise ValueError(
+                "simpo_ce needs each chosen answer paired with a rejected one (chosen_rows, rejected_rows)"
+            )
         log_probs, rows = target_log_probs(model, hidden_states(model, batch), batch["labels"])
-        n_rows = len(batch["labels"])
-        totals, counts = sum_and_count_per_row(log_probs, rows, n_rows)
+        totals, counts = sum_and_count_per_row(log_probs, rows, len(batch["labels"]))
         rewards = totals / counts
-        chosen, rejected = rewards[: n_rows // 2], rewards[n_rows // 2 :]
+        chosen, rejected = rewards[chosen_rows], rewards[rejected_rows]
         simpo = simpo_loss(chosen, rejected, self.beta, self.gamma, self.margin_convention).mean()
-        ce = -totals[: n_rows // 2].sum() / counts[: n_rows // 2].sum()
+        ce = -totals[chosen_rows].sum() / counts[chosen_rows].sum()
         loss = simpo + self.ce_weight * ce
         metrics = {
             "simpo": simpo,

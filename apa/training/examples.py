@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
@@ -61,12 +62,19 @@ class ExampleSet(Dataset):
 
 @dataclass(frozen=True)
 class TrainingCollator:
-    """Batches examples: chosen rows, then rejected rows (if any), all sharing their audio."""
+    """Batches examples: chosen rows, then rejected rows (if any), all sharing their audio.
+
+    ``chosen_rows`` and ``rejected_rows`` say which rows pair up (a pairwise objective reads them;
+    without rejected answers ``rejected_rows`` is empty)."""
 
     collate: Collator
 
     def __call__(self, items: list[tuple[Example, ChunkFeatures | TowerStates]]):
         examples = [example for example, _ in items]
-        rows = [e.chosen for e in examples] + [e.rejected for e in examples if e.rejected is not None]
-        audio_index = [i % len(examples) for i in range(len(rows))]
-        return self.collate(rows, [features for _, features in items], audio_index)
+        paired = [i for i, e in enumerate(examples) if e.rejected is not None]
+        rows = [e.chosen for e in examples] + [examples[i].rejected for i in paired]
+        audio_index = list(range(len(examples))) + paired
+        batch = self.collate(rows, [features for _, features in items], audio_index)
+        batch["chosen_rows"] = torch.tensor(paired, dtype=torch.long)
+        batch["rejected_rows"] = torch.arange(len(examples), len(rows), dtype=torch.long)
+        return batch

@@ -18,7 +18,7 @@ class RegressionDecoder(Decoder):
         rows = templates(encoder, batch)
         inputs = to_device(collate(processor, prompt, rows, batch), model)
         at_slots, valid = slot_hidden(hidden_states(model, inputs), inputs)
-        predicted = (10 * get_head(model)(at_slots, inputs["slot_aspects"][valid])).clamp(0, 10).tolist()
+        predicted = get_head(model)(at_slots, inputs["slot_aspects"][valid]).clamp(0, 10).tolist()
         predictions, start = [], 0
         for row, item in zip(rows, batch, strict=True):
             n = len(row.slot_positions)
