@@ -36,7 +36,7 @@ def compose_config(name: str, overrides: list[str] = (), return_hydra_config: bo
 
 def compose_run(name: str, overrides: list[str], run_dir: Path) -> DictConfig:
     """``conf/<name>.yaml`` composed as ``python <name>.py`` would compose it, with its run folder at
-    ``run_dir``: Hydra's runtime config is set, so ``build_job`` of ``train.py`` or ``evaluate.py``
+    ``run_dir``: Hydra's runtime config is set, so :func:`apa.jobs.train_job` or ``evaluate_job``
     takes the result (the job's config, Hydra's own node left out)."""
     cfg = compose_config(name, overrides, return_hydra_config=True)
     with open_dict(cfg):

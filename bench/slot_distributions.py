@@ -23,9 +23,9 @@ import torch
 from transformers import TrainerCallback
 
 from apa import training
+from apa.jobs import train_job
 from apa.models.forward import hidden_states, logits, slot_hidden
 from bench.common import ROOT, compose_config
-from train import build_job
 
 SHORT_RUN = [
     "experiment=mini_speechocean762",
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, after the short-run defaults")
     args = parser.parse_args(argv)
     output = f"paths.output_dir={ROOT / 'outputs' / 'slot_distributions'}"
-    job = build_job(compose_config("train", [*SHORT_RUN, output, *args.overrides]))
+    job = train_job(compose_config("train", [*SHORT_RUN, output, *args.overrides]))
     job.callbacks = [SlotProbe(args.every, args.utterances, job.prompt.aspect_names)]
     training.run(job)
 

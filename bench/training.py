@@ -28,10 +28,10 @@ from transformers import TrainerCallback
 
 from apa import training
 from apa.data import SyntheticCorpus, load_audio
+from apa.jobs import train_job
 from apa.models import adapter_config, apply_lora
 from apa.models.score_tokens import add_score_tokens
 from bench.common import compose_run
-from train import build_job
 
 
 class Stopwatch(TrainerCallback):
@@ -74,7 +74,7 @@ def config(model: str, cache_dir: str, utterances: int, batch_size: int, steps: 
 
 def training_job(cfg, timer: TrainerCallback) -> training.TrainJob:
     """train.py's job for a :func:`config`, timed by ``timer``."""
-    job = build_job(cfg)
+    job = train_job(cfg)
     job.callbacks = [timer]
     return job
 

@@ -35,11 +35,11 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from apa.evaluation import GenerationDecoder, SlotDecoder
+from apa.jobs import train_job
 from apa.training.run import adapted_model, split_features, training_collator, training_set
 from apa.training.trainer import Scorer
 from bench.common import compose_run, measure, timed
 from bench.scoring import answer_tokens
-from train import build_job
 
 PEAK_SIZE = 2048
 BATCH = 4  # mini_speechocean762's micro-batch
@@ -74,7 +74,7 @@ def job_for(model: str, cache_dir: str, run_dir: Path, overrides: tuple[str, ...
     settings = ["experiment=mini_speechocean762", *data, "data.dev_speakers=null", f"model={model}", "prompt=multi"]
     settings += ["objective=fa", f"paths.cache_dir={cache_dir}"]
     settings += ["logger=none", "limit=32", *overrides]
-    return build_job(compose_run("train", settings, run_dir)), real
+    return train_job(compose_run("train", settings, run_dir)), real
 
 
 def median_indices(lengths: list[int]) -> list[int]:

@@ -22,6 +22,7 @@ ALLOWED = {
     "evaluation": {"data", "prompts", "models", "tracking"},
     # the edge: a run folder rebuilt with Hydra (evaluate.py and `apa score` read runs through it)
     "trained_run": {"data", "prompts", "models", "evaluation"},
+    "jobs": {"data", "prompts", "models", "objectives", "evaluation", "training", "trained_run", "tracking"},
     # the console scripts, at the top: they may use every layer
     "score": {"data", "prompts", "models", "evaluation", "quiet", "trained_run"},
     "compare": {"evaluation"},
@@ -31,7 +32,8 @@ ALLOWED = {
 }
 SHARED = {"atomic", "runs", "distributed"}  # they import nothing of apa's, so any part may import them
 # Entry points inside the package (console scripts): like train.py and evaluate.py, they may use Hydra.
-ENTRY_POINTS = {"score.py", "trained_run.py"}  # a run folder's model rebuilt from its config with Hydra
+# The edge inside the package: configs made into jobs, a run folder's model rebuilt from its config.
+ENTRY_POINTS = {"score.py", "trained_run.py", "jobs.py"}
 
 
 def imports(path) -> set[str]:

@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import save_file
 
 from apa import training
+from apa.jobs import train_job
 from apa.training.checkpoints import CheckpointError, newest_complete_checkpoint
-from train import build_job
 
 from .helpers import PROJECT_ROOT
 from .test_training import NeverLoaded, adapter, overrides
@@ -49,7 +49,7 @@ def train_killed_while_saving(run_dir, kill: signal.Signals, step: int) -> subpr
 
 @pytest.mark.parametrize("kill", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_run_killed_while_saving_resumes_to_the_same_adapter(compose, tmp_path, kill, caplog):
-    whole = build_job(compose("train", overrides("fa", 4, *SAVE_EVERY_2)))
+    whole = train_job(compose("train", overrides("fa", 4, *SAVE_EVERY_2)))
     training.run(whole)
 
     run_dir = tmp_path / "killed"
@@ -61,7 +61,7 @@ def test_run_killed_while_saving_resumes_to_the_same_adapter(compose, tmp_path, 
     assert sorted(p.name for p in checkpoints.iterdir()) == sorted(["checkpoint-2", *leftovers])
     assert not (run_dir / "adapter").exists()
 
-    resumed = build_job(compose("train", overrides("fa", 4, *SAVE_EVERY_2, "trainer.resume=true")))
+    resumed = train_job(compose("train", overrides("fa", 4, *SAVE_EVERY_2, "trainer.resume=true")))
     resumed.output_dir = run_dir
     with caplog.at_level(logging.INFO, logger="apa.training.checkpoints"):
         training.run(resumed)
@@ -78,7 +78,7 @@ def test_run_killed_while_saving_resumes_to_the_same_adapter(compose, tmp_path, 
 def test_a_run_killed_in_its_first_save_has_nothing_to_resume(compose, tmp_path):
     run_dir = tmp_path / "killed"
     assert train_killed_while_saving(run_dir, signal.SIGKILL, step=2).returncode == -signal.SIGKILL
-    job = build_job(compose("train", overrides("fa", 4, *SAVE_EVERY_2, "trainer.resume=true")))
+    job = train_job(compose("train", overrides("fa", 4, *SAVE_EVERY_2, "trainer.resume=true")))
     job.output_dir, job.model = run_dir, NeverLoaded()
     with pytest.raises(CheckpointError, match=r"no complete checkpoint .*\.checkpoint-2\.saving \(a save that was"):
         training.run(job)
@@ -116,7 +116,7 @@ def test_resume_takes_the_newest_complete_checkpoint_and_names_the_skipped(tmp_p
 
 
 def test_resume_without_any_checkpoint_fails_before_the_model_loads(compose, tmp_path):
-    job = build_job(compose("train", overrides("fa", 1, "prompt=sentence", "trainer.resume=true")))
+    job = train_job(compose("train", overrides("fa", 1, "prompt=sentence", "trainer.resume=true")))
     job.model = NeverLoaded()
     with pytest.raises(CheckpointError, match=r"checkpoints does not exist: nothing to resume .*hydra\.run\.dir"):
         training.run(job)
@@ -126,11 +126,11 @@ def test_resume_without_any_checkpoint_fails_before_the_model_loads(compose, tmp
 
 
 def test_a_checkpoint_that_cannot_be_loaded_is_named(compose, tmp_path):
-    job = build_job(compose("train", overrides("fa", 2, *SAVE_EVERY_2)))
+    job = train_job(compose("train", overrides("fa", 2, *SAVE_EVERY_2)))
     training.run(job)
     checkpoint = job.output_dir / "checkpoints" / "checkpoint-2"
     torch.save({"not": "an optimizer state"}, checkpoint / "optimizer.pt")  # readable, but not this optimizer's
-    resumed = build_job(compose("train", overrides("fa", 4, *SAVE_EVERY_2, "trainer.resume=true")))
+    resumed = train_job(compose("train", overrides("fa", 4, *SAVE_EVERY_2, "trainer.resume=true")))
     with pytest.raises(CheckpointError, match=rf"{checkpoint}: cannot load optimizer\.pt or scheduler\.pt"):
         training.run(resumed)
 
@@ -148,7 +148,7 @@ def test_a_checkpoint_that_cannot_be_loaded_is_named(compose, tmp_path):
     ],
 )
 def test_bad_settings_fail_before_the_model_loads(compose, setting, message):
-    job = build_job(compose("train", overrides("fa", 1, "prompt=sentence", setting)))
+    job = train_job(compose("train", overrides("fa", 1, "prompt=sentence", setting)))
     job.model = NeverLoaded()
     with pytest.raises(ValueError, match=message):
         training.run(job)
@@ -158,7 +158,7 @@ def test_the_best_checkpoint_is_recorded_where_it_ends_up(compose):
     """The Trainer notes the best checkpoint while it writes it (into the staging folder)."""
     from .test_dev_split import DEV_SELECTION
 
-    job = build_job(compose("train", overrides("regression", 2, "prompt=sentence", *DEV_SELECTION)))
+    job = train_job(compose("train", overrides("regression", 2, "prompt=sentence", *DEV_SELECTION)))
     training.run(job)
     checkpoints = job.output_dir / "checkpoints"
     for step in (1, 2):

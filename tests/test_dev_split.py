@@ -13,7 +13,7 @@ from apa import training
 from apa.data import DEV, TRAIN, SyntheticCorpus, Utterance
 from apa.data.corpus import held_out_speakers
 from apa.data.records import Scores
-from train import build_job
+from apa.jobs import train_job
 
 from .test_training import adapter, overrides  # a corpus of 3 training speakers, 1 test speaker
 
@@ -79,7 +79,7 @@ DEV_SELECTION = [
 
 
 def test_training_keeps_the_checkpoint_best_on_the_dev_split(compose, caplog):
-    job = build_job(compose("train", overrides("regression", 3, "prompt=sentence", *DEV_SELECTION)))
+    job = train_job(compose("train", overrides("regression", 3, "prompt=sentence", *DEV_SELECTION)))
     with caplog.at_level(logging.INFO, logger="apa.training.trainer"):
         training.run(job)
     checkpoints = job.output_dir / "checkpoints"
@@ -115,7 +115,7 @@ def test_with_no_defined_dev_metric_the_last_adapter_is_kept_and_said_so(compose
         return replace(report, metrics=dict.fromkeys(report.metrics))
 
     monkeypatch.setattr(run_module, "evaluate", undefined)
-    job = build_job(compose("train", overrides("regression", 2, "prompt=sentence", *DEV_SELECTION)))
+    job = train_job(compose("train", overrides("regression", 2, "prompt=sentence", *DEV_SELECTION)))
     with caplog.at_level(logging.WARNING, logger="apa.training.run"):
         training.run(job)
     state = json.loads((job.output_dir / "checkpoints" / "checkpoint-2" / "trainer_state.json").read_text())
@@ -127,7 +127,7 @@ def test_with_no_defined_dev_metric_the_last_adapter_is_kept_and_said_so(compose
 
 
 def test_evaluation_without_a_dev_split_fails_before_the_model_loads(compose, monkeypatch):
-    job = build_job(compose("train", overrides("fa", 1, *DEV_SELECTION[1:])))
+    job = train_job(compose("train", overrides("fa", 1, *DEV_SELECTION[1:])))
 
     def must_not_load(self):
         raise AssertionError("the model was loaded before the configuration was checked")

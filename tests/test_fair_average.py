@@ -87,10 +87,10 @@ def test_uninformed_optimum_is_the_label_distribution_not_a_spike():
 @pytest.mark.parametrize("slot_ce_weight", [0.0, 0.5])
 def test_objective_adds_the_weighted_slot_cross_entropy(compose, slot_ce_weight):
     """On a real batch of the tiny model: loss = fa_mse + slot_ce_weight * slot_ce, each part logged."""
-    from train import build_job
+    from apa.jobs import train_job
 
     cfg = compose("train", overrides("fa", 1, "prompt=sentence", f"objective.slot_ce_weight={slot_ce_weight}"))
-    job = build_job(cfg)
+    job = train_job(cfg)
     assert isinstance(job.objective, FairAverage) and job.objective.slot_ce_weight == slot_ce_weight
     batch, model = tiny_fa_batch(job)
     output = job.objective(model, batch)

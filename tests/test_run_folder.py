@@ -10,13 +10,12 @@ import yaml
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
-from apa import runs, score
+from apa import jobs, runs, score
 from apa.evaluation import GenerationDecoder, RegressionDecoder, SlotDecoder
 from apa.models import Qwen2AudioCheckpoint
 from apa.models.offline import TinyQwen2Audio
 from apa.objectives import Objective
 from apa.runs import CONF_DIR, RUN_GROUPS, RunFolderError, config_targets, read_run_config
-from evaluate import build_job
 
 from .helpers import PROJECT_ROOT
 from .test_training import overrides
@@ -75,7 +74,7 @@ def run_folder(compose, tmp_path):
 
 
 def evaluate_job(compose, folder, *extra):
-    return build_job(compose("evaluate", [f"checkpoint={folder}", "logger=none", *extra]))
+    return jobs.evaluate_job(compose("evaluate", [f"checkpoint={folder}", "logger=none", *extra]))
 
 
 def test_a_finished_run_is_read(compose, run_folder):

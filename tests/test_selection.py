@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from apa import training
+from apa.jobs import train_job
 from apa.training.selection import check_optimized_metric, check_selection, selection_score
-from train import build_job
 
 from .test_dev_split import DEV_SELECTION
 from .test_training import overrides
@@ -37,13 +37,13 @@ def test_an_undefined_component_leaves_the_selection_undefined():
     ],
 )
 def test_selection_refuses_what_the_prompt_cannot_give(compose, names, message):
-    prompt = build_job(compose("train", ["model=tiny", "prompt=sentence", "logger=none"])).prompt
+    prompt = train_job(compose("train", ["model=tiny", "prompt=sentence", "logger=none"])).prompt
     with pytest.raises(ValueError, match=message):
         check_selection(names, prompt)
 
 
 def test_a_bad_selection_fails_before_the_model_loads(compose, monkeypatch):
-    job = build_job(compose("train", overrides("fa", 1, "prompt=sentence", "dev_selection=[phone/accuracy/pcc]")))
+    job = train_job(compose("train", overrides("fa", 1, "prompt=sentence", "dev_selection=[phone/accuracy/pcc]")))
     monkeypatch.setattr(type(job.model), "load", lambda self: pytest.fail("the model loaded first"))
     with pytest.raises(ValueError, match="dev_selection"):
         training.run(job)
@@ -66,7 +66,7 @@ def test_training_keeps_the_checkpoint_best_on_the_mean_of_the_dev_correlations(
         "dev_selection=[sentence/accuracy/pcc,sentence/total/pcc]",
         "trainer.arguments.metric_for_best_model=dev/selection",
     ]
-    job = build_job(
+    job = train_job(
         compose("train", overrides("regression", 3, "prompt=sentence", *DEV_SELECTION, *settings, "test_split=test"))
     )
     returned = training.run(job)
@@ -88,7 +88,7 @@ def test_training_keeps_the_checkpoint_best_on_the_mean_of_the_dev_correlations(
     ],
 )
 def test_a_sweeper_target_must_be_a_dev_metric_the_prompt_logs(compose, name, message):
-    prompt = build_job(compose("train", ["model=tiny", "prompt=sentence", "logger=none"])).prompt
+    prompt = train_job(compose("train", ["model=tiny", "prompt=sentence", "logger=none"])).prompt
     with pytest.raises(ValueError, match=message):
         check_optimized_metric(name, prompt)
     for fine in ("dev/selection", "dev/sentence/total/pcc", "dev/sentence/fluency/rmse"):

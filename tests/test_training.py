@@ -7,7 +7,7 @@ from transformers import TrainerCallback
 
 from apa import training
 from apa.data import SyntheticCorpus
-from train import build_job
+from apa.jobs import train_job
 
 SMALL_CORPUS = ["data=synthetic", "data.speakers=4", "data.utterances_per_speaker=4", "data.test_speakers=1"]
 
@@ -35,7 +35,7 @@ def adapter(run_dir):
 @pytest.mark.parametrize("objective", ["ce", "fa", "regression", "simpo_ce"])
 def test_every_objective_trains(compose, objective):
     cfg = compose("train", overrides(objective, 2, "prompt=sentence"))
-    job = build_job(cfg)
+    job = train_job(cfg)
     loss = training.run(job)
     weights = adapter(job.output_dir)
     assert loss > 0 and torch.isfinite(torch.tensor(loss))
@@ -58,16 +58,16 @@ class StopAfter(TrainerCallback):
 
 def test_resumed_run_ends_with_the_same_adapter(compose, tmp_path):
     steps = ["trainer.arguments.save_steps=2", "prompt=sentence", "trainer.arguments.lr_scheduler_type=cosine"]
-    whole = build_job(compose("train", overrides("fa", 4, *steps)))
+    whole = train_job(compose("train", overrides("fa", 4, *steps)))
     training.run(whole)
 
-    interrupted = build_job(compose("train", overrides("fa", 4, *steps)))
+    interrupted = train_job(compose("train", overrides("fa", 4, *steps)))
     interrupted.output_dir = tmp_path / "interrupted"
     interrupted.callbacks = [StopAfter(2)]
     training.run(interrupted)
     assert sorted(p.name for p in (interrupted.output_dir / "checkpoints").iterdir()) == ["checkpoint-2"]
 
-    resumed = build_job(compose("train", overrides("fa", 4, *steps, "trainer.resume=true")))
+    resumed = train_job(compose("train", overrides("fa", 4, *steps, "trainer.resume=true")))
     resumed.output_dir = interrupted.output_dir
     training.run(resumed)
     expected, got = adapter(whole.output_dir), adapter(resumed.output_dir)
@@ -90,9 +90,9 @@ class CheckpointingSeen(TrainerCallback):
 
 def test_activation_checkpointing_trains_the_same_adapter(compose, tmp_path):
     """Recomputing activations in the backward pass saves memory and changes nothing else."""
-    plain = build_job(compose("train", overrides("fa", 2, "prompt=sentence")))
+    plain = train_job(compose("train", overrides("fa", 2, "prompt=sentence")))
     training.run(plain)
-    checkpointed = build_job(
+    checkpointed = train_job(
         compose("train", overrides("fa", 2, "prompt=sentence", "trainer.arguments.activation_checkpointing=true"))
     )
     checkpointed.output_dir = tmp_path / "checkpointed"
@@ -118,7 +118,7 @@ class NeverLoaded:
     ],
 )
 def test_bad_combinations_fail_before_the_model_loads(compose, objective, prompt, message):
-    job = build_job(compose("train", overrides(objective, 1, prompt)))
+    job = train_job(compose("train", overrides(objective, 1, prompt)))
     job.model = NeverLoaded()
     with pytest.raises(ValueError, match=message):
         training.run(job)
@@ -128,14 +128,14 @@ def test_a_prompt_without_slots_is_refused(compose):
     from hydra.errors import InstantiationException
 
     with pytest.raises(InstantiationException, match="asks for no scores"):
-        build_job(compose("train", overrides("regression", 1, "prompt=sentence", "~prompt.aspects.sentence")))
+        train_job(compose("train", overrides("regression", 1, "prompt=sentence", "~prompt.aspects.sentence")))
 
 
 def test_unknown_aspect_is_named(compose):
     from hydra.errors import InstantiationException
 
     with pytest.raises(InstantiationException, match="speed"):
-        build_job(compose("train", overrides("ce", 1, "prompt.aspects.sentence=[accuracy,speed]")))
+        train_job(compose("train", overrides("ce", 1, "prompt.aspects.sentence=[accuracy,speed]")))
 
 
 def test_small_corpus_fixture_is_small(apa_cache):
@@ -178,7 +178,7 @@ def test_the_trainer_logs_every_part_of_the_objective_and_the_throughput(compose
 
     monkeypatch.setattr(ScoringTrainer, "compute_loss", counting)
     extra, total = LOGGED_PARTS[objective]
-    job = build_job(compose("train", overrides(objective, 2, "prompt=sentence", *extra)))
+    job = train_job(compose("train", overrides(objective, 2, "prompt=sentence", *extra)))
     job.callbacks = [logged := Logged()]
     training.run(job)
     steps = [log for log in logged.logs if "loss" in log]
@@ -204,7 +204,7 @@ def test_the_trainer_logs_every_part_of_the_objective_and_the_throughput(compose
 def test_training_into_a_folder_that_holds_a_run_is_refused_before_the_model_loads(
     compose, tmp_path, monkeypatch, left_behind
 ):
-    job = build_job(compose("train", overrides("fa", 1, "prompt=sentence")))
+    job = train_job(compose("train", overrides("fa", 1, "prompt=sentence")))
     job.output_dir = tmp_path / "run"
     (job.output_dir / ".hydra").mkdir(parents=True)  # Hydra's own record is written as every job starts
     if "." in left_behind:
@@ -218,7 +218,7 @@ def test_training_into_a_folder_that_holds_a_run_is_refused_before_the_model_loa
 
 
 def test_a_folder_with_only_hydras_record_is_a_new_run(compose, tmp_path):
-    job = build_job(compose("train", overrides("fa", 1, "prompt=sentence")))
+    job = train_job(compose("train", overrides("fa", 1, "prompt=sentence")))
     job.output_dir = tmp_path / "run"
     (job.output_dir / ".hydra").mkdir(parents=True)
     (job.output_dir / "train.log").write_text("")
@@ -230,7 +230,7 @@ def test_a_folder_with_only_hydras_record_is_a_new_run(compose, tmp_path):
 def test_a_non_finite_step_stops_training_and_keeps_the_checkpoints_before_it(compose, where):
     from apa.training.trainer import NonFiniteTraining
 
-    job = build_job(compose("train", overrides("fa", 3, "prompt=sentence", "trainer.arguments.save_steps=1")))
+    job = train_job(compose("train", overrides("fa", 3, "prompt=sentence", "trainer.arguments.save_steps=1")))
     forward, calls = job.objective.forward, []
 
     def poisoned(model, batch):  # from the second optimizer step on (2 micro-batches a step)

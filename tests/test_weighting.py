@@ -80,11 +80,11 @@ def test_the_objectives_take_weights_from_their_config(objective):
 @pytest.mark.parametrize("objective", ["fa", "regression"])
 def test_a_weighted_objective_trains_on_the_multi_prompt(compose, objective):
     from apa import training
-    from train import build_job
+    from apa.jobs import train_job
 
     from .test_training import overrides
 
     weights = "objective.granularity_weights={sentence: 1, word: 1, phone: 1}"
-    job = build_job(compose("train", overrides(objective, 1, "prompt=multi", weights)))
+    job = train_job(compose("train", overrides(objective, 1, "prompt=multi", weights)))
     loss = training.run(job)
     assert loss > 0 and torch.isfinite(torch.tensor(loss))

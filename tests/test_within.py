@@ -96,11 +96,11 @@ TOTALS = {"fa": lambda p: p["fa_mse"] + p["slot_ce"] + p["within"], "regression"
 @pytest.mark.parametrize("objective", ["fa", "regression"])
 def test_an_objective_with_the_term_trains_and_logs_it(compose, objective):
     from apa import training
-    from train import build_job
+    from apa.jobs import train_job
 
     from .test_training import Logged, overrides
 
-    job = build_job(compose("train", overrides(objective, 2, "prompt=multi", "objective.within_utterance_weight=1")))
+    job = train_job(compose("train", overrides(objective, 2, "prompt=multi", "objective.within_utterance_weight=1")))
     job.callbacks = [logged := Logged()]
     training.run(job)
     steps = [log for log in logged.logs if "loss" in log]
