@@ -2,6 +2,11 @@
 rebuilds exactly the model that was evaluated (its committed test predictions come out again)."""
 
 import json
+import os
+import re
+import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -11,6 +16,8 @@ from apa.data.records import read_scores
 from apa.evaluation.metrics import evaluate
 from apa.runs import ADAPTER_DIR, METRICS, PREDICTIONS, REFERENCES
 from apa.trained_run import TrainedRun
+
+from .helpers import PROJECT_ROOT
 
 SHIPPED = score.PRETRAINED
 CHECKED = 4  # test utterances decoded again (the whole split is `evaluate.py checkpoint=pretrained/...`)
@@ -45,3 +52,29 @@ def score_values(scores) -> list[float]:
     sentence = [scores.accuracy, scores.fluency, scores.prosodic, scores.completeness, scores.total]
     words = [v for w in scores.words for v in (w.accuracy, w.stress, w.total, *w.phones_accuracy)]
     return [*sentence, *words]
+
+
+def readme_command(start: str) -> list[str]:
+    """The README's first command line that starts with ``start``, split as a shell splits it."""
+    lines = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    return shlex.split(next(line for line in lines if line.startswith(start)))
+
+
+def test_the_readmes_score_example_runs_from_the_checkout(apa_cache):
+    """The README's `apa score` command, exactly, from the repository's root: its recording is
+    committed (examples/), so it needs nothing beside the checkout; it prints every granularity,
+    and the sentence scores the README shows."""
+    command = readme_command(".venv/bin/apa score examples/")
+    env = {**os.environ, "APA_CACHE": str(apa_cache), "COLUMNS": "120"}
+    result = subprocess.run(
+        [sys.executable, "-m", "apa", *command[1:]], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert '000240010  "IT WAS GOOD FOR ME"' in result.stdout
+    assert "sentence (0-10)" in result.stdout and "words (0-10) and phones (0-2)" in result.stdout
+    for word in ("IT", "WAS", "GOOD", "FOR", "ME"):
+        row = next(line for line in result.stdout.splitlines() if line.startswith(f"│ {word} "))
+        assert re.search(r"[A-Z]+[0-2]? [0-2]\.\d", row), row  # the word's phones, each with its score
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    sentence_row = result.stdout.split("┡")[1].splitlines()[1]
+    assert sentence_row in readme  # the README shows what it prints
