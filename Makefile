@@ -47,6 +47,9 @@ bench: setup ## Speed benchmarks, full (tiny and mini models): table, bench/resu
 bench-quick: setup ## Speed benchmarks, CI-sized (tiny model)
 	$(BIN)/python -m bench.run --quick
 
+gpu-check: setup ## On a GPU: a 7B-shaped Qwen2-Audio (random weights) trains, decodes; tokens/s, memory, MFU
+	$(BIN)/python -m bench.gpu_check --size 7b --device cuda
+
 test: setup ## Run the fast test suite (a few minutes on 2 CPU cores)
 	$(BIN)/pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no tests collected
 

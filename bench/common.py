@@ -58,9 +58,18 @@ def summary(values: list[float]) -> dict:
 
 
 def timed(run: Callable[[], object]) -> float:
+    """Seconds ``run`` takes, its GPU work included (CUDA runs asynchronously: waited for on both sides)."""
+    synchronize()
     start = time.perf_counter()
     run()
+    synchronize()
     return time.perf_counter() - start
+
+
+def synchronize() -> None:
+    torch = sys.modules.get("torch")  # benchmarks that never import torch do not load it here
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def child(module: str, *arguments: str) -> dict:

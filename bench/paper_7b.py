@@ -9,7 +9,7 @@ negligible, and activation checkpointing adds one more forward of the language m
 
 from __future__ import annotations
 
-AUDIO = dict(d_model=1280, layers=32, ffn=5120, mel_bins=128, positions=1500)
+AUDIO = dict(d_model=1280, layers=32, ffn=5120, heads=20, mel_bins=128, positions=1500)
 TEXT = dict(hidden=4096, layers=32, ffn=11008, vocab=156032, kv_heads=32, heads=32)
 SAMPLE = dict(audio_seconds=4.3, prompt_tokens=120, answer_tokens=150)  # multi prompt, digits answer
 LORA = dict(rank=8, modules=("q", "k", "v", "o", "gate", "up", "down"))

@@ -47,12 +47,12 @@ TOP_OPERATORS = 5
 SPEECHOCEAN762 = os.environ.get("APA_SPEECHOCEAN762", "../shared/data/speechocean762")
 
 
-def peak_flops(dtype: torch.dtype, repeats: int) -> float:
-    """FLOP/s of the median (n x n) @ (n x n) product in ``dtype``."""
-    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE, dtype=dtype), torch.randn(PEAK_SIZE, PEAK_SIZE, dtype=dtype)
+def peak_flops(dtype: torch.dtype, repeats: int, device: str = "cpu", size: int = PEAK_SIZE) -> float:
+    """FLOP/s of the median (n x n) @ (n x n) product in ``dtype`` on ``device``."""
+    a, b = (torch.randn(size, size, dtype=dtype, device=device) for _ in range(2))
     torch.mm(a, b)  # warm-up: the kernel chosen, the memory touched
     seconds = measure(lambda: timed(lambda: torch.mm(a, b)), repeats)["median"]
-    return 2 * PEAK_SIZE**3 / seconds
+    return 2 * size**3 / seconds
 
 
 def counted_flops(run: Callable[[], object]) -> int:
@@ -61,8 +61,12 @@ def counted_flops(run: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def bf16_autocast(enabled: bool = True):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else nullcontext()
+def bf16_autocast(enabled: bool = True, device_type: str = "cpu"):
+    return torch.autocast(device_type, dtype=torch.bfloat16) if enabled else nullcontext()
+
+
+def device_type(model: torch.nn.Module) -> str:
+    return next(model.parameters()).device.type
 
 
 def job_for(model: str, cache_dir: str, run_dir: Path, overrides: tuple[str, ...] = ()):
@@ -97,6 +101,7 @@ class TrainingStep:
         self.scorer, self.collate, self.items = scorer, collate, items
         trained = [p for p in scorer.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trained, lr=learning_rate)
+        self.device_type = device_type(scorer)
 
     def __call__(self) -> dict[str, float]:
         seconds, batch, loss = {}, None, None
@@ -119,7 +124,7 @@ class TrainingStep:
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The forward pass, under bf16 autocast as the Trainer runs it."""
-        with bf16_autocast():
+        with bf16_autocast(device_type=self.device_type):
             return self.scorer(**batch).loss
 
     def model_flops(self) -> int:
@@ -129,12 +134,16 @@ class TrainingStep:
         return flops
 
     def operator_shares(self) -> dict[str, float]:
-        """Each operator's share of one step's operator time (its own, not its callees'), largest first."""
-        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        """Each operator's share of one step's operator time (its own, not its callees'; on a GPU, its
+        kernels' time), largest first."""
+        on_gpu = self.device_type == "cuda"
+        activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if on_gpu else [])]
+        with profile(activities=activities) as profiler:
             self()
         events = profiler.key_averages()
-        total = sum(e.self_cpu_time_total for e in events)
-        shares = {e.key: e.self_cpu_time_total / total for e in events}
+        own = (lambda e: e.self_device_time_total) if on_gpu else (lambda e: e.self_cpu_time_total)
+        total = sum(own(e) for e in events)
+        shares = {e.key: own(e) / total for e in events if own(e)}
         return dict(sorted(shares.items(), key=lambda item: -item[1]))
 
     def tokens(self) -> int:
@@ -177,7 +186,7 @@ def decoding(job, model, processor, repeats: int) -> dict:
     for name, (decoder, bf16) in decoders.items():
 
         def run(decoder=decoder, bf16=bf16):
-            with bf16_autocast(bf16):
+            with bf16_autocast(bf16, device_type(model)):
                 decoder.predict(model, processor, job.prompt, utterances, features)
 
         flops = counted_flops(run)  # also the warm-up

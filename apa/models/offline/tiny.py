@@ -71,8 +71,18 @@ class TinyQwen2Audio(OfflineQwen2Audio):
 
     def assemble(self) -> tuple[Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor]:
         model = Qwen2AudioForConditionalGeneration(self.config())
-        model.generation_config.eos_token_id = [ENDOFTEXT_ID, IM_END_ID]
-        model.generation_config.pad_token_id = ENDOFTEXT_ID
-        tokenizer = qwen2_audio_tokenizer()
-        features = WhisperFeatureExtractor(feature_size=NUM_MEL_BINS, sampling_rate=16000, return_attention_mask=True)
-        return model, Qwen2AudioProcessor(features, tokenizer, chat_template=tokenizer.chat_template)
+        set_generation_tokens(model)
+        return model, qwen2_audio_processor()
+
+
+def set_generation_tokens(model: Qwen2AudioForConditionalGeneration) -> None:
+    """Qwen2-Audio-7B-Instruct's: generation ends at <|endoftext|> or <|im_end|>, pads with the first."""
+    model.generation_config.eos_token_id = [ENDOFTEXT_ID, IM_END_ID]
+    model.generation_config.pad_token_id = ENDOFTEXT_ID
+
+
+def qwen2_audio_processor() -> Qwen2AudioProcessor:
+    """Qwen2-Audio's processor, offline: the real tokenizer and chat template, 128-bin Whisper features."""
+    tokenizer = qwen2_audio_tokenizer()
+    features = WhisperFeatureExtractor(feature_size=NUM_MEL_BINS, sampling_rate=16000, return_attention_mask=True)
+    return Qwen2AudioProcessor(features, tokenizer, chat_template=tokenizer.chat_template)
