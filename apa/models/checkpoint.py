@@ -15,6 +15,8 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import torch
 from transformers import AutoProcessor, ProcessorMixin, Qwen2AudioForConditionalGeneration
 
+from apa.models.quantization import quantization_config
+
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -68,9 +70,11 @@ class Qwen2AudioCheckpoint:
     local_files_only: bool = False
     trust_remote_code: bool = False
     modules_to_save: Sequence[str] = ()
+    quantization: str | None = None  # 4bit or 8bit: the language model's weights (apa.models.quantization)
 
     def load(self) -> LoadedModel:
         device = resolve_device(self.device)
+        dtype = resolve_dtype(self.dtype, device)
         common = dict(
             revision=self.revision,
             local_files_only=self.local_files_only,
@@ -78,9 +82,10 @@ class Qwen2AudioCheckpoint:
         )
         model = Qwen2AudioForConditionalGeneration.from_pretrained(
             self.name_or_path,
-            dtype=resolve_dtype(self.dtype, device),
+            dtype=dtype,
             device_map=str(device),
             attn_implementation=self.attn_implementation,
+            quantization_config=quantization_config(self.quantization, dtype),
             **common,
         )
         processor = AutoProcessor.from_pretrained(self.name_or_path, **common)

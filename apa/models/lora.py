@@ -20,6 +20,8 @@ from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 from transformers import PreTrainedModel
 
+from apa.models.quantization import is_quantized
+
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("audio_tower", "multi_modal_projector", "language_model", "lm_head")
@@ -75,8 +77,10 @@ def merged_adapter(model: nn.Module) -> Iterator[nn.Module]:
     """``model`` with its adapters folded into the base weights while inside, unfolded on the way
     out (PEFT's ``merge_adapter`` / ``unmerge_adapter``, as TRL generates with during training).
     Decoding then costs one product per adapted layer instead of three: 210 fewer small products
-    per generated token on ``mini``. A model without adapters, or already merged, is left as it is."""
-    if not isinstance(model, PeftModel) or any(m.merged for m in model.modules() if isinstance(m, BaseTunerLayer)):
+    per generated token on ``mini``. A model without adapters, already merged, or whose base weights
+    are quantised (merging would round them again: apa.models.quantization) is left as it is."""
+    merged = any(m.merged for m in model.modules() if isinstance(m, BaseTunerLayer))
+    if not isinstance(model, PeftModel) or merged or is_quantized(model):
         yield model
         return
     model.merge_adapter()

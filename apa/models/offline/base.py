@@ -20,7 +20,7 @@ from apa.models.checkpoint import LoadedModel, Qwen2AudioCheckpoint
 
 log = logging.getLogger(__name__)
 
-RUNTIME_FIELDS = ("cache_dir", "dtype", "device", "attn_implementation", "modules_to_save")  # not the weights
+RUNTIME_FIELDS = ("cache_dir", "dtype", "device", "attn_implementation", "modules_to_save", "quantization")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class OfflineQwen2Audio:
     device: str = "cpu"
     attn_implementation: str | None = None  # transformers' choice (sdpa) when None
     modules_to_save: Sequence[str] = ()  # parts that start untrained and must train with the adapter
+    quantization: str | None = None  # 4bit or 8bit on load (apa.models.quantization); not the weights built
 
     name: ClassVar[str]
     builder_version: ClassVar[int]
@@ -76,5 +77,6 @@ class OfflineQwen2Audio:
             device=self.device,
             attn_implementation=self.attn_implementation,
             local_files_only=True,
+            quantization=self.quantization,
         )
         return checkpoint.load()
