@@ -28,7 +28,7 @@ ALLOWED = {
     "compare": {"evaluation"},
     "cli": {"score", "compare"},
     "__main__": {"cli"},
-    "__init__": set(),
+    "__init__": {"quiet"},  # quietens libraries' import-time loggers before anything else loads
 }
 SHARED = {"atomic", "runs", "distributed"}  # they import nothing of apa's, so any part may import them
 # Entry points inside the package (console scripts): like train.py and evaluate.py, they may use Hydra.
