@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from hydra.utils import get_class, instantiate
@@ -70,7 +71,7 @@ class TrainedRun:
         objective's defaults (the slot mode it trained)."""
         from apa.evaluation import decoding_config
 
-        objective = get_class(self.config["objective"]["_target_"])  # checked: one of apa's objectives
+        objective = objective_flags(self.config["objective"])
         return instantiate(decoding_config(objective, chosen or self.config.get("decoding")))
 
     def load(self) -> LoadedModel:
@@ -107,3 +108,12 @@ class TrainedRun:
     def needs_phones(self) -> bool:
         """Whether the prompt writes canonical phones (phone scores, or ``{phones}`` in its instruction)."""
         return "phone" in self.prompt.aspects or "{phones}" in self.prompt.instruction
+
+
+def objective_flags(node: Mapping[str, Any]) -> SimpleNamespace:
+    """A run's objective as decoding needs it (``name``, ``masked_slots``, ``decoding``): its class's
+    flags with what its config set, never built (a folder's arguments need not fit the class). The
+    target is one of apa's objectives: :func:`apa.runs.read_run` checked it."""
+    objective = get_class(node["_target_"])
+    masked = bool(node.get("masked_slots", objective.masked_slots))
+    return SimpleNamespace(name=objective.name, masked_slots=masked, decoding=objective.reads(masked))

@@ -23,7 +23,8 @@ class Collator:
     ``audio_index[r]`` says which audio row ``r`` belongs to (chosen and rejected answers share
     one). Labels are the target tokens (``IGNORE`` elsewhere, and at the slots of rows encoded with
     masked slots, which hold the mask token, not an answer to learn).
-    Slot tensors: positions, validity, targets on the 0-10 scale, allowed classes and aspect index.
+    Slot tensors: positions, validity, targets on the 0-10 scale, allowed classes, the class written
+    (the label's nearest allowed class) and aspect index.
     Right padding for training; left padding for generation.
     """
 
@@ -43,6 +44,7 @@ class Collator:
         slot_valid = torch.zeros((len(rows), n_slots), dtype=torch.bool)
         slot_targets = torch.zeros((len(rows), n_slots), dtype=torch.float32)
         slot_classes = torch.zeros((len(rows), n_slots, len(ZERO_TO_TEN)), dtype=torch.bool)
+        slot_written = torch.zeros((len(rows), n_slots), dtype=torch.long)
         slot_aspects = torch.zeros((len(rows), n_slots), dtype=torch.long)
         aspect_index = {name: i for i, name in enumerate(self.aspect_names)}
         for r, row in enumerate(rows):
@@ -57,6 +59,7 @@ class Collator:
                 slot_valid[r, s] = True
                 slot_targets[r, s] = slot.target
                 slot_classes[r, s, list(slot.classes)] = True
+                slot_written[r, s] = slot.score_class
                 slot_aspects[r, s] = aspect_index[f"{slot.granularity}/{slot.aspect}"]
                 if row.masked_slots:
                     labels[r, offset + position] = IGNORE
@@ -70,6 +73,7 @@ class Collator:
             "slot_valid": slot_valid,
             "slot_targets": slot_targets,
             "slot_classes": slot_classes,
+            "slot_written": slot_written,
             "slot_aspects": slot_aspects,
         }
 

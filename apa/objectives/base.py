@@ -34,6 +34,13 @@ class Objective(nn.Module):
     needs_pairs: ClassVar[bool] = False  # batches pair chosen and rejected answers (chosen_rows, rejected_rows)
     masked_slots: ClassVar[bool] = False  # slots hold <|score_mask|> and are read in one pass
 
+    @classmethod
+    def reads(cls, masked_slots: bool) -> str:
+        """The decoding strategy for this objective's models: a model trained on masked slots never
+        saw its own scores in context, so free generation cannot follow it and its slots are read
+        in one pass; otherwise the class's own."""
+        return "slots" if masked_slots and cls.decoding == "generate" else cls.decoding
+
     def check(self, prompt: Prompt) -> None:
         """Refuse a prompt this objective cannot train on (before any model is loaded)."""
         if self.masked_slots:
@@ -52,6 +59,24 @@ def answer_cross_entropy(model: nn.Module, hidden: torch.Tensor, labels: torch.T
     fine-tuning loss; at masked slots there is no label, so only the template's tokens count)."""
     log_probs, _ = target_log_probs(model, hidden, labels)
     return -log_probs.mean()
+
+
+def slot_token_mask(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(rows, length): True at each score slot's (first) token."""
+    valid = batch["slot_valid"]
+    mask = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+    rows = torch.arange(len(valid), device=valid.device)[:, None].expand_as(valid)
+    mask[rows[valid], batch["slot_positions"][valid]] = True
+    return mask
+
+
+def gold_at_slots(batch: dict[str, torch.Tensor], class_ids: torch.Tensor) -> torch.Tensor:
+    """The batch's labels with each slot's written class token as its label: where slots were fed
+    as ``<|score_mask|>`` (the collator leaves them unlabelled) the gold class is still learnt."""
+    labels, valid = batch["labels"].clone(), batch["slot_valid"]
+    rows = torch.arange(len(valid), device=valid.device)[:, None].expand_as(valid)
+    labels[rows[valid], batch["slot_positions"][valid]] = class_ids.to(labels.device)[batch["slot_written"][valid]]
+    return labels
 
 
 def target_log_probs(model: nn.Module, hidden: torch.Tensor, labels: torch.Tensor):

@@ -9,7 +9,9 @@ where the margin gamma enters L_SimPO by one of two conventions (``margin_conven
     meng2024:            -log sigmoid(beta * dr - gamma)     the original SimPO (Meng et al. 2024),
                          TRL's CPOTrainer (``simpo_gamma``) and LLaMA-Factory; margin gamma
 Both are readings of the same published numbers, so a run names the one it uses. Both answers
-share the example's single audio encoding.
+share the example's single audio encoding. ``masked_slots`` (ours, as for ``ce``): the slots are
+fed as ``<|score_mask|>`` in both answers, each keeping its written class as the label, so the
+rewards differ only at the labels the negative changed and no slot copies an earlier one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from apa.models.forward import hidden_states
-from apa.objectives.base import Objective, ObjectiveOutput, target_log_probs
+from apa.models.score_tokens import score_token_ids
+from apa.objectives.base import Objective, ObjectiveOutput, gold_at_slots, target_log_probs
 
 MARGIN_CONVENTIONS = ("wang2025", "meng2024")
 
@@ -55,12 +58,25 @@ class SimPOCrossEntropy(Objective):
     needs_pairs = True
 
     def __init__(
-        self, beta: float = 0.1, gamma: float = 0.5, ce_weight: float = 0.1, margin_convention: str = "wang2025"
+        self,
+        beta: float = 0.1,
+        gamma: float = 0.5,
+        ce_weight: float = 0.1,
+        margin_convention: str = "wang2025",
+        masked_slots: bool = False,
     ):
         super().__init__()
         check_margin_convention(margin_convention)
         self.beta, self.gamma, self.ce_weight = beta, gamma, ce_weight
         self.margin_convention = margin_convention
+        self.masked_slots = bool(masked_slots)
+        self.decoding = self.reads(self.masked_slots)
+        self.register_buffer("class_ids", torch.zeros(0, dtype=torch.long), persistent=False)
+
+    def setup(self, model, tokenizer, prompt) -> list[str]:
+        if self.masked_slots:
+            self.class_ids = torch.tensor(score_token_ids(tokenizer, prompt.vocabulary))
+        return []
 
     def forward(self, model, batch) -> ObjectiveOutput:
         chosen_rows, rejected_rows = batch.get("chosen_rows"), batch.get("rejected_rows")
@@ -68,7 +84,8 @@ class SimPOCrossEntropy(Objective):
             raise ValueError(
                 "simpo_ce needs each chosen answer paired with a rejected one (chosen_rows, rejected_rows)"
             )
-        log_probs, rows = target_log_probs(model, hidden_states(model, batch), batch["labels"])
+        labels = gold_at_slots(batch, self.class_ids) if self.masked_slots else batch["labels"]
+        log_probs, rows = target_log_probs(model, hidden_states(model, batch), labels)
         totals, counts = sum_and_count_per_row(log_probs, rows, len(batch["labels"]))
         rewards = totals / counts
         chosen, rejected = rewards[chosen_rows], rewards[rejected_rows]

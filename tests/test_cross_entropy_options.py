@@ -1,0 +1,85 @@
+"""ce's options beyond the paper: masked slots that keep their written class as the label, and a
+weight for the template's tokens against the score tokens (the paper's loss is the default)."""
+
+import math
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from apa.evaluation import SlotDecoder, default_decoder
+from apa.models.batching import IGNORE
+from apa.objectives import CrossEntropy, SimPOCrossEntropy
+from apa.objectives.base import gold_at_slots
+from apa.trained_run import objective_flags
+from bench.common import compose_config
+
+from .test_objectives import LogitsAreHidden
+
+
+def one_row(labels):
+    """One row of three positions, its slot at position 2 (the score token the row's label 1 is)."""
+    return {
+        "input_ids": torch.zeros(1, 3, dtype=torch.long),
+        "labels": torch.tensor([labels]),
+        "slot_positions": torch.tensor([[2]]),
+        "slot_valid": torch.tensor([[True]]),
+        "slot_written": torch.tensor([[1]]),
+    }
+
+
+def test_the_template_weight_reweighs_template_against_score_tokens(monkeypatch):
+    """Position 0 predicts the template token 0 with p = 1/2 (uniform logits), position 1 the slot's
+    token 1 with p = 3/4 (logits 0, log 3): l_template = log 2, l_slot = log 4/3. With w = 0.5:
+    (0.5 log 2 + log 4/3) / 1.5; w = 1 is the plain mean."""
+    hidden = torch.tensor([[[0.0, 0.0], [0.0, math.log(3)], [0.0, 0.0]]])
+    batch = one_row([IGNORE, 0, 1]) | {"hidden": hidden}
+    monkeypatch.setattr("apa.objectives.cross_entropy.hidden_states", lambda model, batch: batch["hidden"])
+    template, slot = math.log(2), math.log(4 / 3)
+    weighted = CrossEntropy(template_weight=0.5)(LogitsAreHidden(), batch)
+    assert weighted.loss.item() == pytest.approx((0.5 * template + slot) / 1.5)
+    assert weighted.metrics["slot_ce"].item() == pytest.approx(slot)
+    assert weighted.metrics["template_ce"].item() == pytest.approx(template)
+    assert CrossEntropy()(LogitsAreHidden(), batch).loss.item() == pytest.approx((template + slot) / 2)
+
+
+def test_masked_slots_keep_the_written_class_as_the_label():
+    """The collator leaves a masked slot unlabelled; the objective labels it with its written
+    class's token (class 1 here: the vocabulary's second score token, id 51)."""
+    labels = gold_at_slots(one_row([IGNORE, 0, IGNORE]), torch.arange(50, 61))
+    assert labels.tolist() == [[IGNORE, 0, 51]]
+
+
+@pytest.mark.parametrize("name", ["ce", "simpo_ce"])
+def test_masked_ce_models_are_read_by_slots_in_one_pass(name):
+    objective = instantiate(compose_config("train", [f"objective={name}", "objective.masked_slots=true"]).objective)
+    assert isinstance(objective, CrossEntropy | SimPOCrossEntropy) and objective.masked_slots
+    decoder = default_decoder(objective)
+    assert isinstance(decoder, SlotDecoder) and decoder.masked_slots
+    paper = instantiate(compose_config("train", [f"objective={name}"]).objective)
+    assert not paper.masked_slots and paper.decoding == "generate"  # the paper's recipe by default
+
+
+def test_a_run_folder_reads_the_slot_mode_its_config_set():
+    node = {"_target_": "apa.objectives.CrossEntropy", "masked_slots": True}
+    flags = objective_flags(node)
+    assert (flags.name, flags.masked_slots, flags.decoding) == ("ce", True, "slots")
+    assert objective_flags({"_target_": "apa.objectives.CrossEntropy"}).decoding == "generate"
+
+
+@pytest.mark.parametrize("objective", ["ce", "simpo_ce"])
+def test_masked_ce_trains_on_the_tiny_model(compose, objective):
+    from apa import training
+    from apa.jobs import train_job
+
+    from .test_training import Logged, overrides
+
+    job = train_job(compose("train", overrides(objective, 2, "prompt=multi", "objective.masked_slots=true")))
+    job.callbacks = [logged := Logged()]
+    training.run(job)
+    steps = [log for log in logged.logs if "loss" in log]
+    assert len(steps) == 2 and all(math.isfinite(log["loss"]) for log in steps)
+    if objective == "ce":
+        assert all(log["slot_ce"] > 0 and log["template_ce"] > 0 for log in steps)
+    else:  # the negatives differ at a labelled slot: the rewards differ
+        assert any(abs(log["margin"]) > 0 for log in steps)
