@@ -2,6 +2,7 @@
 weight for the template's tokens against the score tokens (the paper's loss is the default)."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -83,3 +84,24 @@ def test_masked_ce_trains_on_the_tiny_model(compose, objective):
         assert all(log["slot_ce"] > 0 and log["template_ce"] > 0 for log in steps)
     else:  # the negatives differ at a labelled slot: the rewards differ
         assert any(abs(log["margin"]) > 0 for log in steps)
+
+
+@pytest.mark.parametrize(("reward", "margin"), [("answer_mean", math.log(3) / 2), ("slots_mean", math.log(3))])
+def test_simpo_can_reward_the_score_tokens_alone(monkeypatch, reward, margin):
+    """Both rows: a template token at p = 1/2, then the slot: the chosen row's with p = 3/4, the
+    rejected row's with p = 1/4. Over the answer the reward gap is log 3 / 2; over the slot, log 3."""
+    hidden = torch.tensor([[[0.0, 0.0], [0.0, math.log(3)], [0.0, 0.0]]] * 2)
+    batch = {
+        "input_ids": torch.zeros(2, 3, dtype=torch.long),
+        "labels": torch.tensor([[IGNORE, 0, 1], [IGNORE, 0, 0]]),
+        "slot_positions": torch.tensor([[2], [2]]),
+        "slot_valid": torch.tensor([[True], [True]]),
+        "chosen_rows": torch.tensor([0]),
+        "rejected_rows": torch.tensor([1]),
+        "hidden": hidden,
+    }
+    monkeypatch.setattr("apa.objectives.simpo.hidden_states", lambda model, batch: batch["hidden"])
+    output = SimPOCrossEntropy(reward=reward)(LogitsAreHidden(), batch)
+    assert output.metrics["margin"].item() == pytest.approx(margin)
+    with pytest.raises(ValueError, match=re.escape("objective.reward='tokens' is not one of")):
+        SimPOCrossEntropy(reward="tokens")

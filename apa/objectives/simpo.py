@@ -12,6 +12,8 @@ Both are readings of the same published numbers, so a run names the one it uses.
 share the example's single audio encoding. ``masked_slots`` (ours, as for ``ce``): the slots are
 fed as ``<|score_mask|>`` in both answers, each keeping its written class as the label, so the
 rewards differ only at the labels the negative changed and no slot copies an earlier one.
+``reward`` (ours): r(y) over the score tokens only, their mean (``slots_mean``) or sum
+(``slots_sum``), instead of the whole answer's mean (``answer_mean``, the paper's).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from apa.models.batching import IGNORE
 from apa.models.forward import hidden_states
 from apa.models.score_tokens import score_token_ids
-from apa.objectives.base import Objective, ObjectiveOutput, gold_at_slots, target_log_probs
+from apa.objectives.base import Objective, ObjectiveOutput, gold_at_slots, slot_token_mask, target_log_probs
 
 MARGIN_CONVENTIONS = ("wang2025", "meng2024")
+REWARDS = ("answer_mean", "slots_mean", "slots_sum")  # the paper's; over the score tokens only (ours)
 
 
 def check_margin_convention(margin_convention: str) -> None:
@@ -64,9 +68,13 @@ class SimPOCrossEntropy(Objective):
         ce_weight: float = 0.1,
         margin_convention: str = "wang2025",
         masked_slots: bool = False,
+        reward: str = "answer_mean",
     ):
         super().__init__()
         check_margin_convention(margin_convention)
+        if reward not in REWARDS:
+            raise ValueError(f"objective.reward={reward!r} is not one of {', '.join(REWARDS)}")
+        self.reward = reward
         self.beta, self.gamma, self.ce_weight = beta, gamma, ce_weight
         self.margin_convention = margin_convention
         self.masked_slots = bool(masked_slots)
@@ -78,6 +86,16 @@ class SimPOCrossEntropy(Objective):
             self.class_ids = torch.tensor(score_token_ids(tokenizer, prompt.vocabulary))
         return []
 
+    def rewards(self, batch, labels, log_probs, rows, totals, counts) -> torch.Tensor:
+        """Each row's reward r(y): its answer's mean token log-likelihood (the paper's), or its score
+        tokens' mean or sum (a negative changes one slot, so over ~329 answer tokens its reward gap
+        is a 329th of that slot's)."""
+        if self.reward == "answer_mean":
+            return totals / counts
+        at_slot = slot_token_mask(batch)[:, 1:][labels[:, 1:] != IGNORE]
+        slot_totals, slot_counts = sum_and_count_per_row(log_probs[at_slot], rows[at_slot], len(totals))
+        return slot_totals if self.reward == "slots_sum" else slot_totals / slot_counts.clamp(min=1)
+
     def forward(self, model, batch) -> ObjectiveOutput:
         chosen_rows, rejected_rows = batch.get("chosen_rows"), batch.get("rejected_rows")
         if chosen_rows is None or not len(rejected_rows):
@@ -87,7 +105,7 @@ class SimPOCrossEntropy(Objective):
         labels = gold_at_slots(batch, self.class_ids) if self.masked_slots else batch["labels"]
         log_probs, rows = target_log_probs(model, hidden_states(model, batch), labels)
         totals, counts = sum_and_count_per_row(log_probs, rows, len(batch["labels"]))
-        rewards = totals / counts
+        rewards = self.rewards(batch, labels, log_probs, rows, totals, counts)
         chosen, rejected = rewards[chosen_rows], rewards[rejected_rows]
         simpo = simpo_loss(chosen, rejected, self.beta, self.gamma, self.margin_convention).mean()
         ce = -totals[chosen_rows].sum() / counts[chosen_rows].sum()
