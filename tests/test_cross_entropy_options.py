@@ -105,3 +105,42 @@ def test_simpo_can_reward_the_score_tokens_alone(monkeypatch, reward, margin):
     assert output.metrics["margin"].item() == pytest.approx(margin)
     with pytest.raises(ValueError, match=re.escape("objective.reward='tokens' is not one of")):
         SimPOCrossEntropy(reward="tokens")
+
+
+@pytest.mark.parametrize("kind", ["mask", "corrupt"])
+def test_slot_noise_replaces_slot_inputs_and_keeps_their_labels(kind):
+    """Every slot (p = 1): its input becomes the mask token (id 99) or one of the class tokens
+    (50-60); the template and every label stay."""
+    objective = CrossEntropy(slot_noise=1.0, slot_noise_kind=kind)
+    objective.class_ids, objective.mask_id = torch.arange(50, 61), 99
+    batch = one_row([IGNORE, 0, 7]) | {"input_ids": torch.tensor([[3, 4, 7]])}
+    noisy = objective.noisy_slots(batch)
+    assert noisy["input_ids"][0, :2].tolist() == [3, 4] and noisy["labels"].tolist() == [[IGNORE, 0, 7]]
+    slot_input = noisy["input_ids"][0, 2].item()
+    assert slot_input == 99 if kind == "mask" else 50 <= slot_input <= 60
+    assert batch["input_ids"][0, 2].item() == 7  # the batch itself is left as it was
+    assert CrossEntropy(slot_noise=0.0).slot_noise == 0.0
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"slot_noise": 1.5}, "expected a share from 0 to 1"),
+        ({"slot_noise": 0.3, "masked_slots": True}, "0 with masked_slots"),
+        ({"slot_noise_kind": "swap"}, "slot_noise_kind='swap' is not one of mask, corrupt"),
+        ({"template_weight": -1}, "expected a non-negative number"),
+    ],
+)
+def test_bad_ce_options_are_refused(settings, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        CrossEntropy(**settings)
+
+
+def test_ce_with_slot_noise_trains_and_still_generates(compose):
+    from apa import training
+    from apa.jobs import train_job
+
+    from .test_training import overrides
+
+    job = train_job(compose("train", overrides("ce", 1, "prompt=multi", "objective.slot_noise=0.3")))
+    assert job.objective.decoding == "generate" and math.isfinite(training.run(job))

@@ -11,6 +11,10 @@ BENCHMARKS.md says why):
   prompt) against the score tokens,
       L = (w sum_template l_t + sum_slots l_t) / (w N_template + N_slots),
   w = 1 the plain mean; on ``multi`` the slots are 13% of the answer's tokens.
+- ``slot_noise`` p (with free generation kept): in each training batch a share p of the slots is
+  fed as ``<|score_mask|>`` (``slot_noise_kind=mask``) or as a random class (``corrupt``), its
+  label still the gold class, so a slot cannot rely on copying the one before it while the
+  model still learns to read its own scores in context, as generation feeds them.
 The slot and template cross-entropies are logged apart (``slot_ce``, ``template_ce``).
 """
 
@@ -19,29 +23,70 @@ from __future__ import annotations
 import torch
 
 from apa.models.batching import IGNORE
+from apa.models.encoding import check_one_token_per_score
 from apa.models.forward import hidden_states
-from apa.models.score_tokens import score_token_ids
+from apa.models.score_tokens import mask_token_id, score_token_ids
 from apa.objectives.base import Objective, ObjectiveOutput, gold_at_slots, slot_token_mask, target_log_probs
+
+NOISE_KINDS = ("mask", "corrupt")
 
 
 class CrossEntropy(Objective):
     name = "ce"
 
-    def __init__(self, masked_slots: bool = False, template_weight: float = 1.0):
+    def __init__(
+        self,
+        masked_slots: bool = False,
+        template_weight: float = 1.0,
+        slot_noise: float = 0.0,
+        slot_noise_kind: str = "mask",
+    ):
         super().__init__()
         if not isinstance(template_weight, int | float) or template_weight < 0:
             raise ValueError(f"objective.template_weight={template_weight!r}: expected a non-negative number")
+        if not isinstance(slot_noise, int | float) or not 0 <= slot_noise <= 1 or (slot_noise and masked_slots):
+            raise ValueError(
+                f"objective.slot_noise={slot_noise!r}: expected a share from 0 to 1, and 0 with masked_slots "
+                "(every slot is masked already)"
+            )
+        if slot_noise_kind not in NOISE_KINDS:
+            raise ValueError(f"objective.slot_noise_kind={slot_noise_kind!r} is not one of {', '.join(NOISE_KINDS)}")
         self.masked_slots = bool(masked_slots)
         self.decoding = self.reads(self.masked_slots)
         self.template_weight = float(template_weight)
+        self.slot_noise, self.slot_noise_kind = float(slot_noise), slot_noise_kind
         self.register_buffer("class_ids", torch.zeros(0, dtype=torch.long), persistent=False)
+        self.mask_id = None
+
+    def check(self, prompt) -> None:
+        super().check(prompt)
+        if self.slot_noise:
+            check_one_token_per_score(prompt, f"objective.slot_noise={self.slot_noise}")
 
     def setup(self, model, tokenizer, prompt) -> list[str]:
-        if self.masked_slots:
+        if self.masked_slots or self.slot_noise:
             self.class_ids = torch.tensor(score_token_ids(tokenizer, prompt.vocabulary))
+            self.mask_id = mask_token_id(tokenizer)
         return []
 
+    def noisy_slots(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The batch with a random share ``slot_noise`` of its slots' input tokens masked or replaced
+        by a random class (their labels kept); only while training."""
+        valid = batch["slot_valid"]
+        rows = torch.arange(len(valid), device=valid.device)[:, None].expand_as(valid)[valid]
+        positions = batch["slot_positions"][valid]
+        chosen = torch.rand(len(positions), device=positions.device) < self.slot_noise
+        input_ids = batch["input_ids"].clone()
+        if self.slot_noise_kind == "mask":
+            input_ids[rows[chosen], positions[chosen]] = self.mask_id
+        else:
+            classes = self.class_ids.to(input_ids.device)
+            input_ids[rows[chosen], positions[chosen]] = classes[torch.randint(len(classes), (int(chosen.sum()),))]
+        return {**batch, "input_ids": input_ids}
+
     def forward(self, model, batch) -> ObjectiveOutput:
+        if self.slot_noise and self.training:
+            batch = self.noisy_slots(batch)
         labels = gold_at_slots(batch, self.class_ids) if self.masked_slots else batch["labels"]
         log_probs, _ = target_log_probs(model, hidden_states(model, batch), labels)
         at_slot = slot_token_mask(batch)[:, 1:][labels[:, 1:] != IGNORE]
