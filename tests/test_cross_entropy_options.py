@@ -144,3 +144,39 @@ def test_ce_with_slot_noise_trains_and_still_generates(compose):
 
     job = train_job(compose("train", overrides("ce", 1, "prompt=multi", "objective.slot_noise=0.3")))
     assert job.objective.decoding == "generate" and math.isfinite(training.run(job))
+
+
+def test_simpo_redraws_its_negatives_once_an_epoch_only_when_asked():
+    from types import SimpleNamespace
+
+    from apa.training.run import negatives_per_example
+
+    def job(**settings):
+        return SimpleNamespace(
+            objective=SimPOCrossEntropy(**settings), trainer=SimpleNamespace(arguments={"num_train_epochs": 3})
+        )
+
+    assert negatives_per_example(job()) == 1 and negatives_per_example(job(redraw_negatives=True)) == 3
+
+
+def test_simpo_with_redrawn_negatives_trains_across_epochs(compose, monkeypatch):
+    from apa import training
+    from apa.jobs import train_job
+    from apa.training.examples import NegativesOfTheEpoch
+
+    from .test_training import Logged, overrides
+
+    settings = overrides("simpo_ce", 4, "prompt=multi", "objective.redraw_negatives=true")
+    job = train_job(compose("train", [*settings, "trainer.arguments.num_train_epochs=2"]))
+    job.callbacks = [logged := Logged()]
+    seen = []
+    original = NegativesOfTheEpoch.on_epoch_begin
+
+    def remember(self, args, state, control, **kwargs):
+        original(self, args, state, control, **kwargs)
+        seen.append(self.dataset.epoch)
+
+    monkeypatch.setattr(NegativesOfTheEpoch, "on_epoch_begin", remember)
+    training.run(job)
+    assert seen[:2] == [0, 1]  # three steps an epoch on twelve utterances: the fourth is in the second
+    assert all(math.isfinite(log["loss"]) for log in logged.logs if "loss" in log)

@@ -142,3 +142,24 @@ def test_a_pairwise_batch_holds_chosen_rows_then_their_rejected_rows(multi_setup
         (at,) = [k for k, s in enumerate(chosen.rendered.slots) if s.key == key]
         assert chosen.slot_positions[at] in differing
         assert rejected.rendered.slots[at].score_class == chosen.rendered.slots[at].score_class + delta
+
+
+def test_redrawn_negatives_give_each_epoch_its_own_and_the_first_is_the_single_draw(multi_setup, test_utterances):
+    from types import SimpleNamespace
+
+    from apa.training.examples import ExampleSet, NegativesOfTheEpoch, build_examples
+
+    _, processor, prompt, table = multi_setup
+    encoder = PromptEncoder(processor.tokenizer, prompt)
+    once = build_examples(test_utterances, table, encoder, pairs=True, seed=5)
+    thrice = build_examples(test_utterances, table, encoder, pairs=True, seed=5, negatives_per_example=3)
+    assert [e.rejected for e in thrice] == [e.rejected for e in once]  # the first draw is today's negative
+    assert all(len(e.negatives) == 3 for e in thrice) and not once[0].negatives
+    texts = [{n.rendered.text for n in e.negatives} for e in thrice]
+    assert any(len(drawn) > 1 for drawn in texts)  # later epochs see other negatives
+    dataset = ExampleSet(thrice, table)
+    callback = NegativesOfTheEpoch(dataset)
+    for epoch in range(4):
+        callback.on_epoch_begin(None, SimpleNamespace(epoch=float(epoch)), None)
+        served = [dataset[i][0].rejected for i in range(len(dataset))]
+        assert served == [e.negatives[epoch % 3] for e in thrice]

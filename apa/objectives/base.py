@@ -31,6 +31,7 @@ class Objective(nn.Module):
 
     name: ClassVar[str]
     decoding: ClassVar[str] = "generate"  # how its models are read: a strategy of apa.evaluation.decoders
+    redraw_negatives: bool = False  # a pairwise objective's negatives drawn anew every epoch (seeded)
     needs_pairs: ClassVar[bool] = False  # batches pair chosen and rejected answers (chosen_rows, rejected_rows)
     masked_slots: ClassVar[bool] = False  # slots hold <|score_mask|> and are read in one pass
 

@@ -14,6 +14,8 @@ fed as ``<|score_mask|>`` in both answers, each keeping its written class as the
 rewards differ only at the labels the negative changed and no slot copies an earlier one.
 ``reward`` (ours): r(y) over the score tokens only, their mean (``slots_mean``) or sum
 (``slots_sum``), instead of the whole answer's mean (``answer_mean``, the paper's).
+``redraw_negatives`` (ours): each epoch its own simulated negative per utterance (seeded), instead
+of one reused every epoch.
 """
 
 from __future__ import annotations
@@ -69,12 +71,14 @@ class SimPOCrossEntropy(Objective):
         margin_convention: str = "wang2025",
         masked_slots: bool = False,
         reward: str = "answer_mean",
+        redraw_negatives: bool = False,
     ):
         super().__init__()
         check_margin_convention(margin_convention)
         if reward not in REWARDS:
             raise ValueError(f"objective.reward={reward!r} is not one of {', '.join(REWARDS)}")
         self.reward = reward
+        self.redraw_negatives = bool(redraw_negatives)
         self.beta, self.gamma, self.ce_weight = beta, gamma, ce_weight
         self.margin_convention = margin_convention
         self.masked_slots = bool(masked_slots)

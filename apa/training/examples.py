@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
+from transformers import TrainerCallback
 
 from apa.data.features import ChunkFeatures, FeatureTable
 from apa.data.records import Utterance
@@ -22,21 +24,37 @@ class Example:
     chunk: int
     chosen: Encoded
     rejected: Encoded | None = None  # a simulated negative, for pairwise objectives
+    negatives: tuple[Encoded, ...] = ()  # one per epoch when negatives are redrawn (rejected: the first)
+
+    def in_epoch(self, epoch: int) -> Example:
+        """This example as epoch ``epoch`` sees it: its negative of that epoch, if it has several."""
+        if len(self.negatives) < 2:
+            return self
+        return dataclasses.replace(self, rejected=self.negatives[epoch % len(self.negatives)])
 
 
 def build_examples(
-    utterances: list[Utterance], features: FeatureTable, encoder: PromptEncoder, pairs: bool, seed: int
+    utterances: list[Utterance],
+    features: FeatureTable,
+    encoder: PromptEncoder,
+    pairs: bool,
+    seed: int,
+    negatives_per_example: int = 1,
 ) -> list[Example]:
-    """One example per chunk (long recordings give several, each with the utterance's labels)."""
+    """One example per chunk (long recordings give several, each with the utterance's labels); with
+    ``pairs``, ``negatives_per_example`` simulated negatives drawn in turn from the utterance's own
+    generator (seeded: the first is the one a single draw gives)."""
     examples = []
     for utterance in tqdm(utterances, desc="Encoding examples", unit="utt"):
         for index, chunk in enumerate(features.chunks(utterance.id)):
             chosen = encoder.encode(utterance, chunk.mel_frames)
-            rejected = None
+            negatives = ()
             if pairs:
-                negative = perturb(utterance.scores, chosen.rendered, negative_rng(seed, utterance.id))
-                rejected = encoder.encode(utterance, chunk.mel_frames, negative)
-            examples.append(Example(utterance.id, index, chosen, rejected))
+                rng = negative_rng(seed, utterance.id)
+                drawn = [perturb(utterance.scores, chosen.rendered, rng) for _ in range(negatives_per_example)]
+                negatives = tuple(encoder.encode(utterance, chunk.mel_frames, negative) for negative in drawn)
+            rejected = negatives[0] if negatives else None
+            examples.append(Example(utterance.id, index, chosen, rejected, negatives if len(negatives) > 1 else ()))
     return examples
 
 
@@ -47,12 +65,13 @@ class ExampleSet(Dataset):
     def __init__(self, examples: list[Example], audio: FeatureTable | TowerTable):
         self.examples = examples
         self.audio = audio
+        self.epoch = 0  # which of an example's negatives is served (set by NegativesOfTheEpoch)
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def __getitem__(self, index: int) -> tuple[Example, ChunkFeatures | TowerStates]:
-        example = self.examples[index]
+        example = self.examples[index].in_epoch(self.epoch)
         return example, self.audio.chunk(example.utterance_id, example.chunk)
 
     @property
@@ -78,3 +97,13 @@ class TrainingCollator:
         batch["chosen_rows"] = torch.tensor(paired, dtype=torch.long)
         batch["rejected_rows"] = torch.arange(len(examples), len(rows), dtype=torch.long)
         return batch
+
+
+class NegativesOfTheEpoch(TrainerCallback):
+    """Serves each epoch's own simulated negatives: the dataset learns the epoch as it begins."""
+
+    def __init__(self, dataset: ExampleSet):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.dataset.epoch = int(state.epoch or 0)

@@ -41,7 +41,7 @@ from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, UNTRAINED_DIR, che
 from apa.tracking import WandbLogger
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
-from apa.training.examples import ExampleSet, TrainingCollator, build_examples
+from apa.training.examples import ExampleSet, NegativesOfTheEpoch, TrainingCollator, build_examples
 from apa.training.selection import (
     SELECTION,
     check_optimized_metric,
@@ -101,10 +101,18 @@ def split_features(job: TrainJob, processor: ProcessorMixin, split: str) -> tupl
 def training_set(job: TrainJob, model: PeftModel, processor: ProcessorMixin) -> ExampleSet:
     utterances, features = split_features(job, processor, "train")
     encoder = PromptEncoder(processor.tokenizer, job.prompt, masked_slots=job.objective.masked_slots)
-    examples = build_examples(utterances, features, encoder, pairs=job.objective.needs_pairs, seed=job.seed)
+    pairs, draws = job.objective.needs_pairs, negatives_per_example(job)
+    examples = build_examples(utterances, features, encoder, pairs=pairs, seed=job.seed, negatives_per_example=draws)
     log.info("%d training examples from %d utterances", len(examples), len(utterances))
     audio = TowerCache.under(job.cache_dir).load(model, features) if job.cache_audio_tower else features
     return ExampleSet(examples, audio)
+
+
+def negatives_per_example(job: TrainJob) -> int:
+    """One simulated negative an example, or one for each epoch when the objective redraws them."""
+    if not job.objective.redraw_negatives:
+        return 1
+    return max(1, math.ceil(job.trainer.arguments.get("num_train_epochs", 3)))
 
 
 def adapted_model(job: TrainJob, model: PreTrainedModel, processor: ProcessorMixin) -> PeftModel:
@@ -232,7 +240,7 @@ def run(job: TrainJob) -> float | None:
             processing_class=processor,
             lengths=dataset.lengths,
             dev_scores=scores,
-            callbacks=job.callbacks,
+            callbacks=[*job.callbacks, *([NegativesOfTheEpoch(dataset)] if job.objective.redraw_negatives else [])],
         )
         untrained = None
         if job.score_untrained and job.test_split and not resume_from:  # every process decodes a share
