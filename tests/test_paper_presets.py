@@ -103,3 +103,18 @@ def test_preset_headers_cite_their_table(experiment):
     for figure in CITED[experiment]:
         assert figure in header, (experiment, figure)
     assert "Deviations:" in header
+
+
+@pytest.mark.parametrize("experiment", ["wang2025_ft_fixed", "wang2025_simpo_fixed"])
+def test_the_fixed_presets_say_what_departs_and_read_masked_slots_softly(compose, experiment):
+    from apa.evaluation import SlotDecoder
+    from apa.jobs import train_job
+
+    job = train_job(compose("train", [f"experiment={experiment}", "logger=none"]))
+    assert job.prompt.score_tokens == "added" and job.objective.masked_slots
+    assert isinstance(job.decoder, SlotDecoder) and job.decoder.masked_slots and job.decoder.readout == "soft"
+    header = (CONF_DIR / "experiment" / f"{experiment}.yaml").read_text()
+    assert "What departs from the paper, and why" in header
+    if experiment == "wang2025_simpo_fixed":
+        assert job.objective.reward == "slots_mean" and job.objective.redraw_negatives
+        assert (job.objective.beta, job.objective.gamma, job.objective.ce_weight) == (0.1, 0.5, 0.1)
