@@ -70,15 +70,9 @@ def test_a_run_folder_reads_the_slot_mode_its_config_set():
 
 @pytest.mark.parametrize("objective", ["ce", "simpo_ce"])
 def test_masked_ce_trains_on_the_tiny_model(compose, objective):
-    from apa import training
-    from apa.jobs import train_job
+    from .test_training import logged_steps
 
-    from .test_training import Logged, overrides
-
-    job = train_job(compose("train", overrides(objective, 2, "prompt=multi", "objective.masked_slots=true")))
-    job.callbacks = [logged := Logged()]
-    training.run(job)
-    steps = [log for log in logged.logs if "loss" in log]
+    steps = logged_steps(compose, objective, 2, "prompt=multi", "objective.masked_slots=true")
     assert len(steps) == 2 and all(math.isfinite(log["loss"]) for log in steps)
     if objective == "ce":
         assert all(log["slot_ce"] > 0 and log["template_ce"] > 0 for log in steps)

@@ -1,5 +1,7 @@
 """Encoding and batching from cached features give what the processor and the stock forward give."""
 
+import math
+
 import pytest
 import torch
 
@@ -163,3 +165,21 @@ def test_redrawn_negatives_give_each_epoch_its_own_and_the_first_is_the_single_d
         callback.on_epoch_begin(None, SimpleNamespace(epoch=float(epoch)), None)
         served = [dataset[i][0].rejected for i in range(len(dataset))]
         assert served == [e.negatives[epoch % 3] for e in thrice]
+
+
+def test_the_slot_label_entropy_is_the_cross_entropy_of_each_aspects_class_frequencies():
+    """Two examples: accuracy written 8 and 8 (entropy 0), fluency 7 and 9 (log 2): over four slots,
+    (2 * 0 + 2 * log 2) / 4 = log 2 / 2."""
+    from types import SimpleNamespace
+
+    from apa.training.examples import slot_label_entropy
+
+    def example(accuracy, fluency):
+        slots = [
+            SimpleNamespace(granularity="sentence", aspect=a, score_class=c)
+            for a, c in (("accuracy", accuracy), ("fluency", fluency))
+        ]
+        return SimpleNamespace(chosen=SimpleNamespace(rendered=SimpleNamespace(slots=slots)))
+
+    assert slot_label_entropy([example(8, 7), example(8, 9)]) == pytest.approx(math.log(2) / 2)
+    assert slot_label_entropy([]) == 0.0

@@ -151,6 +151,14 @@ class Logged(TrainerCallback):
         self.logs.append(dict(logs))
 
 
+def logged_steps(compose, objective: str, steps: int, *extra: str) -> list[dict]:
+    """Train the tiny model ``steps`` steps on ``objective`` and ``extra`` overrides: each step's log."""
+    job = train_job(compose("train", overrides(objective, steps, *extra)))
+    job.callbacks = [logged := Logged()]
+    training.run(job)
+    return [log for log in logged.logs if "loss" in log]
+
+
 # objective -> (overrides, the loss its logged parts make)
 LOGGED_PARTS = {
     "fa": (["objective.ce_weight=0.5"], lambda p: p["fa_mse"] + 1.0 * p["slot_ce"] + 0.5 * p["ce"]),

@@ -95,15 +95,9 @@ TOTALS = {"fa": lambda p: p["fa_mse"] + p["slot_ce"] + p["within"], "regression"
 
 @pytest.mark.parametrize("objective", ["fa", "regression"])
 def test_an_objective_with_the_term_trains_and_logs_it(compose, objective):
-    from apa import training
-    from apa.jobs import train_job
+    from .test_training import logged_steps
 
-    from .test_training import Logged, overrides
-
-    job = train_job(compose("train", overrides(objective, 2, "prompt=multi", "objective.within_utterance_weight=1")))
-    job.callbacks = [logged := Logged()]
-    training.run(job)
-    steps = [log for log in logged.logs if "loss" in log]
+    steps = logged_steps(compose, objective, 2, "prompt=multi", "objective.within_utterance_weight=1")
     assert len(steps) == 2
     for log in steps:
         assert 0 <= log["within"] <= 2  # 1 - PCC, averaged

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -107,3 +109,17 @@ class NegativesOfTheEpoch(TrainerCallback):
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.dataset.epoch = int(state.epoch or 0)
+
+
+def slot_label_entropy(examples: list[Example]) -> float:
+    """H(written class | aspect) over the examples' score slots, in nats: the cross-entropy of the
+    best answer that ignores the audio (each aspect's class frequencies), the bar a slot
+    cross-entropy must go below to show the model hears anything."""
+    counts = Counter(
+        (slot.granularity, slot.aspect, slot.score_class) for e in examples for slot in e.chosen.rendered.slots
+    )
+    per_aspect = Counter()
+    for (granularity, aspect, _), n in counts.items():
+        per_aspect[granularity, aspect] += n
+    total = sum(counts.values())
+    return -sum(n / total * math.log(n / per_aspect[g, a]) for (g, a, _), n in counts.items()) if total else 0.0

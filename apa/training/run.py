@@ -41,7 +41,13 @@ from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, UNTRAINED_DIR, che
 from apa.tracking import WandbLogger
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
-from apa.training.examples import ExampleSet, NegativesOfTheEpoch, TrainingCollator, build_examples
+from apa.training.examples import (
+    ExampleSet,
+    NegativesOfTheEpoch,
+    TrainingCollator,
+    build_examples,
+    slot_label_entropy,
+)
 from apa.training.selection import (
     SELECTION,
     check_optimized_metric,
@@ -230,6 +236,9 @@ def run(job: TrainJob) -> float | None:
         )
         with processes.main_process_first():  # rank 0 builds the caches, the others then read them
             dataset = training_set(job, peft_model, processor)
+        entropy = slot_label_entropy(dataset.examples)  # what train/slot_ce must go below
+        log.info("slot label entropy %.3f nats: the cross-entropy of an answer that ignores the audio", entropy)
+        tracker.summarize({"train/slot_label_entropy": entropy})
         dev, scores = dev_scores(job, processor) if evaluates_dev else (None, None)
         trainer = ScoringTrainer(
             model=Scorer(peft_model, job.objective),
