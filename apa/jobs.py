@@ -81,12 +81,12 @@ def evaluate_job(cfg: DictConfig) -> EvaluateJob:
             return run.build(key, chosen(cfg, key))
         return instantiate(cfg[key]) if cfg.get(key) else None
 
-    from apa.evaluation import decoding_config
-
-    decoder = None
+    decoder = None  # scoring a predictions file decodes nothing (and imports no torch)
     if run is not None:
         decoder = run.decoder(chosen(cfg, "decoding"))
     elif cfg.get("model"):  # an untrained model: generation unless this command chooses
+        from apa.evaluation import decoding_config
+
         decoder = instantiate(decoding_config(None, chosen(cfg, "decoding")))
     return EvaluateJob(
         output_dir=Path(cfg.output_dir),
