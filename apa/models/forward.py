@@ -114,8 +114,14 @@ def logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     return model.get_output_embeddings()(hidden)
 
 
+def slot_coordinates(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The row and the token position of every valid slot of a batch, in the slots' order."""
+    valid = batch["slot_valid"]
+    rows = torch.arange(len(valid), device=valid.device)[:, None].expand_as(valid)
+    return rows[valid], batch["slot_positions"][valid]
+
+
 def slot_hidden(hidden: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Hidden states that predict each slot (the position before it), and the valid-slot mask."""
-    valid = batch["slot_valid"]
-    rows = torch.arange(len(hidden), device=hidden.device)[:, None].expand_as(valid)
-    return hidden[rows[valid], batch["slot_positions"][valid] - 1], valid
+    rows, positions = slot_coordinates(batch)
+    return hidden[rows, positions - 1], batch["slot_valid"]

@@ -16,7 +16,7 @@ from transformers import PreTrainedTokenizerBase
 
 from apa.models.batching import IGNORE
 from apa.models.encoding import check_one_token_per_score
-from apa.models.forward import logits
+from apa.models.forward import logits, slot_coordinates
 from apa.prompts import Prompt
 
 
@@ -62,21 +62,19 @@ def answer_cross_entropy(model: nn.Module, hidden: torch.Tensor, labels: torch.T
     return -log_probs.mean()
 
 
-def slot_token_mask(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(rows, length): True at each score slot's (first) token."""
-    valid = batch["slot_valid"]
-    mask = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
-    rows = torch.arange(len(valid), device=valid.device)[:, None].expand_as(valid)
-    mask[rows[valid], batch["slot_positions"][valid]] = True
-    return mask
+def labelled_slots(batch: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    """For each token :func:`target_log_probs` returns (in its order), whether it is a score slot's
+    (first) token rather than the template's."""
+    at_slot = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+    at_slot[slot_coordinates(batch)] = True
+    return at_slot[:, 1:][labels[:, 1:] != IGNORE]
 
 
 def gold_at_slots(batch: dict[str, torch.Tensor], class_ids: torch.Tensor) -> torch.Tensor:
     """The batch's labels with each slot's written class token as its label: where slots were fed
     as ``<|score_mask|>`` (the collator leaves them unlabelled) the gold class is still learnt."""
-    labels, valid = batch["labels"].clone(), batch["slot_valid"]
-    rows = torch.arange(len(valid), device=valid.device)[:, None].expand_as(valid)
-    labels[rows[valid], batch["slot_positions"][valid]] = class_ids.to(labels.device)[batch["slot_written"][valid]]
+    labels = batch["labels"].clone()
+    labels[slot_coordinates(batch)] = class_ids.to(labels.device)[batch["slot_written"][batch["slot_valid"]]]
     return labels
 
 

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import torch
 
-from apa.models.batching import IGNORE
 from apa.models.encoding import check_one_token_per_score
-from apa.models.forward import hidden_states
+from apa.models.forward import hidden_states, slot_coordinates
 from apa.models.score_tokens import mask_token_id, score_token_ids
-from apa.objectives.base import Objective, ObjectiveOutput, gold_at_slots, slot_token_mask, target_log_probs
+from apa.objectives.base import Objective, ObjectiveOutput, gold_at_slots, labelled_slots, target_log_probs
 
 NOISE_KINDS = ("mask", "corrupt")
 
@@ -72,9 +71,7 @@ class CrossEntropy(Objective):
     def noisy_slots(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The batch with a random share ``slot_noise`` of its slots' input tokens masked or replaced
         by a random class (their labels kept); only while training."""
-        valid = batch["slot_valid"]
-        rows = torch.arange(len(valid), device=valid.device)[:, None].expand_as(valid)[valid]
-        positions = batch["slot_positions"][valid]
+        rows, positions = slot_coordinates(batch)
         chosen = torch.rand(len(positions), device=positions.device) < self.slot_noise
         input_ids = batch["input_ids"].clone()
         if self.slot_noise_kind == "mask":
@@ -89,7 +86,7 @@ class CrossEntropy(Objective):
             batch = self.noisy_slots(batch)
         labels = gold_at_slots(batch, self.class_ids) if self.masked_slots else batch["labels"]
         log_probs, _ = target_log_probs(model, hidden_states(model, batch), labels)
-        at_slot = slot_token_mask(batch)[:, 1:][labels[:, 1:] != IGNORE]
+        at_slot = labelled_slots(batch, labels)
         losses, weights = -log_probs, torch.where(at_slot, 1.0, self.template_weight).to(log_probs.dtype)
         loss = (weights * losses).sum() / weights.sum()
         metrics = {"ce": loss}

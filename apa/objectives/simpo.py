@@ -23,10 +23,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from apa.models.batching import IGNORE
 from apa.models.forward import hidden_states
 from apa.models.score_tokens import score_token_ids
-from apa.objectives.base import Objective, ObjectiveOutput, gold_at_slots, slot_token_mask, target_log_probs
+from apa.objectives.base import Objective, ObjectiveOutput, gold_at_slots, labelled_slots, target_log_probs
 
 MARGIN_CONVENTIONS = ("wang2025", "meng2024")
 REWARDS = ("answer_mean", "slots_mean", "slots_sum")  # the paper's; over the score tokens only (ours)
@@ -96,7 +95,7 @@ class SimPOCrossEntropy(Objective):
         is a 329th of that slot's)."""
         if self.reward == "answer_mean":
             return totals / counts
-        at_slot = slot_token_mask(batch)[:, 1:][labels[:, 1:] != IGNORE]
+        at_slot = labelled_slots(batch, labels)
         slot_totals, slot_counts = sum_and_count_per_row(log_probs[at_slot], rows[at_slot], len(totals))
         return slot_totals if self.reward == "slots_sum" else slot_totals / slot_counts.clamp(min=1)
 
