@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from apa.evaluation import SlotDecoder, default_decoder
 from apa.models.batching import IGNORE
 from apa.objectives import CrossEntropy, SimPOCrossEntropy
-from apa.objectives.base import gold_at_slots
+from apa.objectives.base import gold_at_slots, target_log_probs
 from apa.trained_run import objective_flags
 from bench.common import compose_config
 
@@ -66,6 +66,47 @@ def test_a_run_folder_reads_the_slot_mode_its_config_set():
     flags = objective_flags(node)
     assert (flags.name, flags.masked_slots, flags.decoding) == ("ce", True, "slots")
     assert objective_flags({"_target_": "apa.objectives.CrossEntropy"}).decoding == "generate"
+
+
+def masked_pairs(rejected_tokens: list[int]):
+    """Two pairs (rows 0, 1 chosen; 2, 3 rejected) whose slot (position 2) is masked: the chosen
+    answers wrote classes 1 and 0, the rejected ones 0 and 1; ``rejected_tokens`` feeds row 2."""
+    return {
+        "input_ids": torch.tensor([[3, 4, 9], [5, 6, 9], rejected_tokens, [5, 6, 9]]),
+        "attention_mask": torch.ones(4, 3, dtype=torch.long),
+        "audio_index": torch.tensor([0, 1, 0, 1]),
+        "labels": torch.tensor([[IGNORE, 4, IGNORE]] * 2 + [[IGNORE, 4, IGNORE]] * 2),
+        "slot_positions": torch.tensor([[2]] * 4),
+        "slot_valid": torch.tensor([[True]] * 4),
+        "slot_written": torch.tensor([[1], [0], [0], [1]]),
+        "chosen_rows": torch.tensor([0, 1]),
+        "rejected_rows": torch.tensor([2, 3]),
+    }
+
+
+def test_masked_simpo_runs_the_model_once_per_pair(monkeypatch):
+    """With masked slots a chosen and a rejected answer are the same tokens: the language model sees
+    the two chosen rows only, and the loss is the one of running all four rows."""
+    table = torch.randn(10, 11)
+    seen = []
+
+    def hidden_of_tokens(model, batch):  # each position's hidden state depends on its token alone
+        seen.append(batch["input_ids"].tolist())
+        return table[batch["input_ids"]]
+
+    monkeypatch.setattr("apa.objectives.simpo.hidden_states", hidden_of_tokens)
+    objective = SimPOCrossEntropy(masked_slots=True, reward="slots_mean")
+    objective.class_ids = torch.arange(11)
+    batch = masked_pairs([3, 4, 9])
+    shared = objective(LogitsAreHidden(), batch)
+    assert seen == [[[3, 4, 9], [5, 6, 9]]]
+    labels = gold_at_slots(batch, objective.class_ids)
+    log_probs, rows = target_log_probs(LogitsAreHidden(), table[batch["input_ids"]], labels)
+    slot = log_probs[1::2]  # each row: its template token, then its slot
+    assert shared.metrics["margin"].item() == pytest.approx((slot[:2] - slot[2:]).mean().item())
+    assert shared.metrics["ce"].item() == pytest.approx(-log_probs[rows < 2].mean().item())
+    with pytest.raises(ValueError, match="a rejected answer's tokens differ from its chosen answer's"):
+        objective(LogitsAreHidden(), masked_pairs([3, 7, 9]))
 
 
 @pytest.mark.parametrize("objective", ["ce", "simpo_ce"])

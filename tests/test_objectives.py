@@ -43,6 +43,20 @@ def test_target_log_probs_reads_only_labelled_positions():
     assert log_probs.tolist() == pytest.approx([math.log(0.75), math.log(0.5), math.log(0.75)])
 
 
+def test_rows_with_one_source_share_its_hidden_states():
+    """Rows 0 and 1 read hidden row 0 with different labels, row 2 reads hidden row 1: the same
+    log-probabilities as when each row has its own copy, in the same order."""
+    hidden = torch.tensor([[[0.0, 0.0], [0.0, math.log(3)], [5.0, -5.0]], [[math.log(3), 0.0], [1.0, 2.0], [0.0, 0.0]]])
+    labels = torch.tensor([[IGNORE, 0, 1], [IGNORE, 1, 0], [IGNORE, IGNORE, 1]])
+    source = torch.tensor([0, 0, 1])
+    shared, rows = target_log_probs(LogitsAreHidden(), hidden, labels, source=source)
+    copied, copied_rows = target_log_probs(LogitsAreHidden(), hidden[source], labels)
+    assert rows.tolist() == copied_rows.tolist() == [0, 0, 1, 1, 2]
+    assert shared.tolist() == pytest.approx(copied.tolist())
+    assert shared[:2].tolist() == pytest.approx([math.log(0.5), math.log(0.75)])
+    assert shared[2:4].tolist() == pytest.approx([math.log(0.5), math.log(0.25)])
+
+
 def test_cross_entropy_is_the_mean_over_answer_tokens():
     """Three labelled tokens with log-probabilities log .75, log .5, log .75: the loss is their
     negative mean, (2 * log(4/3) + log 2) / 3; padding (IGNORE everywhere) adds nothing."""

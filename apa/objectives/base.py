@@ -78,14 +78,20 @@ def gold_at_slots(batch: dict[str, torch.Tensor], class_ids: torch.Tensor) -> to
     return labels
 
 
-def target_log_probs(model: nn.Module, hidden: torch.Tensor, labels: torch.Tensor):
-    """Log-probabilities of the labelled tokens, flattened, with the row each belongs to.
+def target_log_probs(model: nn.Module, hidden: torch.Tensor, labels: torch.Tensor, source: torch.Tensor | None = None):
+    """Log-probabilities of the labelled tokens, flattened (row-major), with the row each belongs to.
 
     Position t predicts token t+1, so the hidden state before every labelled token is read.
+    ``source`` maps each row of ``labels`` to its row of ``hidden`` (default: the same row): rows
+    fed the same tokens share one row of hidden states, and each position's log-softmax over the
+    vocabulary is computed once however many rows read a label there.
     """
     targets = labels[:, 1:]
-    where = targets != IGNORE
-    log_probs = torch.log_softmax(logits(model, hidden[:, :-1][where]).float(), dim=-1)
-    picked = log_probs.gather(-1, targets[where][:, None]).squeeze(-1)
-    rows = torch.arange(len(labels), device=labels.device)[:, None].expand_as(targets)[where]
-    return picked, rows
+    rows, positions = (targets != IGNORE).nonzero(as_tuple=True)
+    sources = rows if source is None else source.to(rows.device)[rows]
+    needed = torch.zeros(len(hidden), targets.shape[1], dtype=torch.bool, device=hidden.device)
+    needed[sources, positions] = True
+    index = torch.full(needed.shape, -1, dtype=torch.long, device=hidden.device)
+    index[needed] = torch.arange(int(needed.sum()), device=hidden.device)
+    log_probs = torch.log_softmax(logits(model, hidden[:, :-1][needed]).float(), dim=-1)
+    return log_probs[index[sources, positions], targets[rows, positions]], rows
