@@ -58,6 +58,7 @@ def train_job(cfg: DictConfig) -> TrainJob:
         score_untrained=cfg.score_untrained,
         decoder=instantiate(decoding_config(objective, decoding)) if decoding else None,
         resamples=cfg.bootstrap_resamples,
+        detection=instantiate(cfg.detection),
         optimized_metric=cfg.optimized_metric,
         dev_selection=tuple(cfg.dev_selection),
         config=OmegaConf.to_container(cfg, resolve=True),
@@ -81,6 +82,7 @@ def evaluate_job(cfg: DictConfig) -> EvaluateJob:
             return run.build(key, chosen(cfg, key))
         return instantiate(cfg[key]) if cfg.get(key) else None
 
+    detection = instantiate(cfg.detection)
     decoder = None  # scoring a predictions file decodes nothing (and imports no torch)
     if run is not None:
         decoder = run.decoder(chosen(cfg, "decoding"))
@@ -102,6 +104,7 @@ def evaluate_job(cfg: DictConfig) -> EvaluateJob:
         prompt=build("prompt"),
         decoder=decoder,
         compare=Path(cfg.compare) if cfg.compare else None,
+        detection=run.detection(detection) if run is not None else detection,
         resamples=cfg.bootstrap_resamples,
         seed=cfg.seed,
         config=OmegaConf.to_container(cfg, resolve=True),

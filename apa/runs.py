@@ -48,7 +48,10 @@ HYDRA_RECORD = Path(".hydra") / "hydra.yaml"  # Hydra's record of a launched run
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the targets a run may name are those of these groups
 RUN_GROUPS = ("model", "data", "prompt", "objective")  # what a run folder brings; only these are instantiated
-OPTIONAL_GROUPS = ("decoding",)  # how the run is read (written by training; runs from before may lack it)
+OPTIONAL_GROUPS = (
+    "decoding",
+    "detection",
+)  # how the run is read, its dev-chosen threshold (runs from before lack them)
 TARGET = "_target_"
 REMOTE_CODE = "trust_remote_code"
 

@@ -38,7 +38,8 @@ from apa.data.features import FeatureCache
 from apa.data.lexicon import Lexicon, LexiconError, OutOfVocabulary, parse_phones, words_of
 from apa.data.records import LabelError, Scores, Utterance, WordScores, read_text
 from apa.data.speechocean762 import read_kaldi_table
-from apa.evaluation.display import recordings_table, utterance_view
+from apa.evaluation.detection import Detection
+from apa.evaluation.display import flagged, recordings_table, utterance_view
 from apa.evaluation.report import predictions_json, write_json
 from apa.models import LoadedModel
 from apa.models.adapter import AdapterError
@@ -301,6 +302,12 @@ def parser() -> argparse.ArgumentParser:
         help="let the run's model run its repository's code (a run folder cannot ask for it)",
     )
     parser.add_argument(
+        "--flag-below",
+        type=float,
+        metavar="T",
+        help="mark phones predicted below T (0-2) as mispronounced (default: the threshold the run's dev split chose)",
+    )
+    parser.add_argument(
         "--json", type=Path, metavar="OUT", help="write the scores here in the speechocean762 scores.json schema"
     )
     return parser
@@ -343,6 +350,8 @@ def check_output(path: Path | None, inputs: set[Path]) -> None:
 
 
 def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
+    if args.flag_below is not None and not 0 <= args.flag_below <= 2:
+        raise ScoreInputError(f"--flag-below {args.flag_below:g}: a threshold on the phone scale, from 0 to 2")
     requests = requests_from(args)
     check_output(args.json, input_files(args, requests))
     cache = cache_dir()
@@ -360,10 +369,11 @@ def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
     scores = predict(run, run.load(), batch, cache)
     texts = {u.id: u.text for u in batch}
     warnings = {u.id: found for u in batch if (found := doubts(u))}
+    flag_below = args.flag_below if args.flag_below is not None else run.detection(Detection()).threshold
     if len(batch) == 1:
-        console.print(utterance_view(batch[0].id, batch[0].text, scores[batch[0].id]))
+        console.print(utterance_view(batch[0].id, batch[0].text, scores[batch[0].id], flag_below))
     else:
-        console.print(recordings_table(scores, texts))
+        console.print(recordings_table(scores, texts, flag_below))
         if args.json is None:
             console.print("every word's and phone's scores: --json OUT", style="dim")
     if lexicon is not None:
@@ -378,9 +388,23 @@ def score(args: argparse.Namespace, console: Console) -> dict[str, Scores]:
             entries[uid]["warnings"] = found
         for uid, words in sources.items():
             entries[uid]["phones_from"] = words
+        if flag_below is not None:
+            for uid, prediction in scores.items():
+                entries[uid]["mispronounced_below"] = flag_below
+                entries[uid]["mispronounced_phones"] = mispronounced_phones(prediction, flag_below)
         write_json(args.json, entries)
         console.print(f"scores of {len(scores)} recording(s) written to {args.json}")
     return scores
+
+
+def mispronounced_phones(scores: Scores, flag_below: float) -> list[dict]:
+    """The phones flagged below ``flag_below``: where each is (word and phone index) and what."""
+    return [
+        {"word": w, "phone": p, "symbol": symbol, "word_text": word.text, "accuracy": value}
+        for w, word in enumerate(scores.words)
+        for p, (symbol, value) in enumerate(zip(word.phones, word.phones_accuracy, strict=True))
+        if flagged(value, flag_below)
+    ]
 
 
 def quiet_libraries() -> None:

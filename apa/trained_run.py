@@ -28,6 +28,7 @@ from apa.data.lexicon import LEXICON_FILE
 from apa.runs import ADAPTER_DIR, HYDRA_RECORD, RunFolderError, read_config_yaml, read_run
 
 if TYPE_CHECKING:
+    from apa.evaluation import Detection
     from apa.evaluation.decoders import Decoder
     from apa.models import LoadedModel, ModelSource
     from apa.prompts import Prompt
@@ -73,6 +74,14 @@ class TrainedRun:
 
         objective = objective_flags(self.config["objective"])
         return instantiate(decoding_config(objective, chosen or self.config.get("decoding")))
+
+    def detection(self, chosen: Detection) -> Detection:
+        """``chosen`` (this command's detection), with the threshold the run's dev split chose when it
+        gives none and tells mispronounced phones the same way."""
+        own = self.build("detection")
+        if chosen.threshold is None and own is not None and own.below == chosen.below:
+            return chosen.with_threshold(own.threshold)
+        return chosen
 
     def load(self) -> LoadedModel:
         from apa.models import LoadedModel

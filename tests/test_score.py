@@ -5,6 +5,7 @@ shipped adapter."""
 import json
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -338,6 +339,18 @@ def test_the_view_shows_every_granularity_and_marks_low_scores():
     assert "u1" in summary and "5.0!" in summary
 
 
+def test_phones_below_the_detection_threshold_are_marked():
+    from apa.data.records import WordScores
+
+    scores = Scores(8, 8, 8, 10, 8, words=(WordScores("MIKE", 9.0, 10.0, 9.5, ("M", "AY0", "K"), (2.0, 0.6, 1.4)),))
+    html = re.sub("<[^>]+>", "", as_html(utterance_view("u1", "MIKE", scores, flag_below=1.5)))  # the text alone
+    assert "0.6!*" in html and "1.4*" in html and "2.0*" not in html
+    assert "* mispronounced: phone predicted below 1.50" in html
+    assert "*" not in as_html(utterance_view("u1", "MIKE", scores)).replace("* mispronounced", "")
+    summary = re.sub("<[^>]+>", "", as_html(recordings_table({"u1": scores}, {"u1": "MIKE"}, flag_below=1.5)))
+    assert "&lt; 1.50" in summary and summary.split("\n")[-3].split("│")[-3].strip() == "2"  # two phones flagged
+
+
 # ---------------------------------------------------------------------------------------------
 # The command on recordings, with tiny runs trained on four utterances (synthetic; the real subset's for its lexicon)
 
@@ -659,6 +672,28 @@ def test_a_batch_scores_the_good_recordings_and_names_the_one_with_non_finite_sa
     assert sorted(read_scores(out, complete=False)[0]) == ["good"]
     assert "1 recording(s) not scored: broken" in result.stdout
     assert "broken.wav: 1 of" in result.stderr and "not finite" in result.stderr
+
+
+def test_the_run_flags_phones_below_the_threshold_its_dev_split_chose(tiny_run, recording, tmp_path):
+    chosen = tmp_path / "with-threshold"
+    shutil.copytree(tiny_run, chosen)
+    config = yaml.safe_load((chosen / "config.yaml").read_text())
+    config["detection"] = {"_target_": "apa.evaluation.Detection", "below": 2.0, "threshold": 1.5}
+    (chosen / "config.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "scores.json"
+    text = ["--text", "mike likes the white one"]
+    result = launch(
+        "-m", "apa.score", str(recording), *text, "--checkpoint", str(chosen), "--json", str(out), outputs=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    (entry,) = json.loads(out.read_text()).values()
+    below = [(w, p) for w, word in enumerate(entry["words"]) for p, v in enumerate(word["phones-accuracy"]) if v < 1.5]
+    assert entry["mispronounced_below"] == 1.5
+    assert [(m["word"], m["phone"]) for m in entry["mispronounced_phones"]] == below
+    assert "* mispronounced: phone predicted below 1.50" in result.stdout
+    assert "--flag-below 3: a threshold on the phone scale, from 0 to 2" in fails(
+        [str(recording), *text, "--checkpoint", str(chosen), "--flag-below", "3"]
+    )
 
 
 def test_a_folder_says_what_it_did_not_score_and_reads_every_format_soundfile_reads(tiny_run, recording, tmp_path):

@@ -6,6 +6,7 @@ predictions file (``evaluate.py predictions=...``) does not.
 
 from importlib import import_module
 
+from apa.evaluation.detection import Detection
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.run import EvaluateJob, announce, decode_and_score, run, score, write_predictions
 
@@ -19,6 +20,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Detection",
     "EvaluateJob",
     "GenerationDecoder",
     "Prediction",

@@ -8,8 +8,10 @@ al.'s tolerance rates: exact (|error| < 0.5), within1
 (<= 1), within2 (<= 2), the PCC of the within-1 / within-2 match indicators with the reference
 (within1_pcc, within2_pcc) and the mean prediction where the reference is below 7 and from 7 up
 (mean_ref_below7, mean_ref_from7). A value that is undefined (fewer than 3 pairs, constant
-predictions or references) is ``None`` with its reason, never NaN. 95% confidence intervals
-resample utterances (bootstrap); two systems are compared on the same resamples (paired bootstrap).
+predictions or references) is ``None`` with its reason, never NaN. Phone accuracy adds
+mispronunciation detection (:mod:`apa.evaluation.detection`: AUC, and precision, recall and F1 at
+a decision threshold). 95% confidence intervals resample utterances (bootstrap); two systems are
+compared on the same resamples (paired bootstrap).
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ import numpy as np
 from scipy import stats
 
 from apa.data.records import Scores
+from apa.evaluation.detection import (
+    DEFAULT_DETECTION,
+    DETECTION_ASPECT,
+    DETECTION_METRICS,
+    Detection,
+    detection_metrics,
+)
 from apa.evaluation.pairing import Pairs, pair_scores, predicted_aspects
 
 CORRELATIONS = ("pcc", "scc")
@@ -36,20 +45,30 @@ BAND_EDGE = 7.0
 BAND_MEANS = ("mean_ref_below7", "mean_ref_from7")
 
 
-def metric_names(granularity: str) -> tuple[str, ...]:
+def metric_names(granularity: str, detection: Detection | None = None) -> tuple[str, ...]:
     sentence = (*TOLERANCES, *MATCH_CORRELATIONS, *BAND_MEANS) if granularity == "sentence" else ()
-    return (*CORRELATIONS, "rmse", "n", *SPREADS, *sentence)
+    return (*CORRELATIONS, "rmse", "n", *SPREADS, *sentence, *(DETECTION_METRICS if detection else ()))
 
 
-def compute(predicted: np.ndarray, reference: np.ndarray, granularity: str) -> tuple[dict, dict]:
-    """Every metric of one aspect, and why any of them is undefined."""
+FIXED = ("n", "detection_threshold", "detection_below")  # not resampled: the bootstrap has nothing to vary in them
+
+
+def compute(
+    predicted: np.ndarray, reference: np.ndarray, granularity: str, detection: Detection | None = None
+) -> tuple[dict, dict]:
+    """Every metric of one aspect (with ``detection``: the mispronunciation detection metrics too),
+    and why any of them is undefined."""
     values: dict[str, float | None] = {"n": len(predicted)}
     reasons: dict[str, str] = {}
     if len(predicted) == 0:
-        for name in metric_names(granularity):
+        for name in metric_names(granularity, detection):
             if name != "n":
                 values[name], reasons[name] = None, "no predictions"
         return values, reasons
+    if detection is not None:
+        found, why_not = detection_metrics(predicted, reference, detection)
+        values |= found
+        reasons |= why_not
     error = predicted - reference
     values["rmse"] = float(np.sqrt(np.mean(error**2)))
     values["sd"], values["sd_reference"] = float(np.std(predicted)), float(np.std(reference))
@@ -139,11 +158,12 @@ def evaluate(
     resamples: int = 1000,
     seed: int = 0,
     aspects: set[tuple[str, str]] | None = None,
+    detection: Detection | None = DEFAULT_DETECTION,
 ) -> Report:
     """Pair, score, and bootstrap every aspect the predictions contain, or the given ``aspects``
-    (what a prompt asked for, so that unparsed answers show as zero coverage). Predictions with
-    nothing in them score every aspect of the references, at zero coverage; predictions of
-    utterances without a reference are listed in ``ignored``."""
+    (what a prompt asked for, so that unparsed answers show as zero coverage); phone accuracy with
+    ``detection`` too. Predictions with nothing in them score every aspect of the references, at
+    zero coverage; predictions of utterances without a reference are listed in ``ignored``."""
     report = Report()
     unreferenced = sorted(predictions.keys() - references.keys())
     if unreferenced:
@@ -154,7 +174,8 @@ def evaluate(
     for (granularity, aspect), pair in pairs.items():
         key = f"{granularity}/{aspect}"
         predicted, reference, _ = pair.arrays()
-        values, reasons = compute(predicted, reference, granularity)
+        detects = detection if (granularity, aspect) == DETECTION_ASPECT else None
+        values, reasons = compute(predicted, reference, granularity, detects)
         report.metrics |= {f"{key}/{name}": value for name, value in values.items()}
         report.undefined |= {f"{key}/{name}": why for name, why in reasons.items()}
         total = len(pair.predicted) + len(pair.missing)
@@ -166,7 +187,7 @@ def evaluate(
         if pair.missing:
             report.missing[key] = pair.missing
         if resamples:
-            intervals = bootstrap(pair, granularity, len(references), resamples, seed)
+            intervals = bootstrap(pair, granularity, len(references), resamples, seed, detects)
             report.ci95 |= {f"{key}/{name}": interval for name, interval in intervals.items()}
     return report
 
@@ -189,27 +210,31 @@ def resampled_counts(n_utterances: int, resamples: int, seed: int) -> np.ndarray
     return np.stack([np.bincount(row, minlength=n_utterances) for row in draws])
 
 
-def bootstrap_values(pair: Pairs, granularity: str, counts: np.ndarray) -> dict[str, np.ndarray]:
+def bootstrap_values(
+    pair: Pairs, granularity: str, counts: np.ndarray, detection: Detection | None = None
+) -> dict[str, np.ndarray]:
     """Each metric recomputed on every resample (NaN where undefined)."""
     predicted, reference, utterance = pair.arrays()
-    names = [n for n in metric_names(granularity) if n != "n"]
+    names = [n for n in metric_names(granularity, detection) if n not in FIXED]
     out = {name: np.full(len(counts), np.nan) for name in names}
     for b, weights in enumerate(counts):
         take = np.repeat(np.arange(len(predicted)), weights[utterance]) if len(predicted) else np.array([], int)
-        values, _ = compute(predicted[take], reference[take], granularity)
+        values, _ = compute(predicted[take], reference[take], granularity, detection)
         for name in names:
             if values[name] is not None:
                 out[name][b] = values[name]
     return out
 
 
-def bootstrap(pair: Pairs, granularity: str, n_utterances: int, resamples: int, seed: int) -> dict:
+def bootstrap(
+    pair: Pairs, granularity: str, n_utterances: int, resamples: int, seed: int, detection: Detection | None = None
+) -> dict:
     """95% percentile intervals; None when the metric is undefined in most resamples, or when the
     pairs come from fewer than two utterances (resampling one utterance cannot vary anything: its
     interval would have zero width, not tell the uncertainty)."""
     if not resamplable(pair):
-        return {name: None for name in metric_names(granularity) if name != "n"}
-    values = bootstrap_values(pair, granularity, resampled_counts(n_utterances, resamples, seed))
+        return {name: None for name in metric_names(granularity, detection) if name not in FIXED}
+    values = bootstrap_values(pair, granularity, resampled_counts(n_utterances, resamples, seed), detection)
     return {name: _interval(samples) for name, samples in values.items()}
 
 

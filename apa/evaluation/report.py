@@ -10,6 +10,7 @@ from pathlib import Path
 from apa.atomic import write_text
 from apa.data.records import Scores
 from apa.data.scales import ASPECTS
+from apa.evaluation.detection import DETECTION_ASPECT, DETECTION_METRICS
 from apa.evaluation.metrics import Report, metric_names
 from apa.runs import METRICS, REPORT
 
@@ -72,11 +73,35 @@ def markdown_table(report: Report) -> str:
     notes = [f"- `{aspect}` {', '.join(metrics)} undefined: {why}" for (aspect, why), metrics in grouped.items()]
     return (
         "\n".join(lines)
+        + detection_summary(report)
         + "\n\nPCC/SCC/RMSE with 95% bootstrap intervals over utterances; RMSE on the corpus's scales; "
         "exact/within1/within2: share of sentence scores off by < 0.5, <= 1, <= 2; within1_pcc/within2_pcc: "
         "PCC of those within-1/within-2 match indicators with the reference; mean_ref_below7/mean_ref_from7: "
         "mean prediction where the reference is below 7 / 7 or more (Parikh et al.).\n"
         + ("\n" + "\n".join(notes) + "\n" if notes else "")
+    )
+
+
+def detection_summary(report: Report) -> str:
+    """Mispronunciation detection in one paragraph (phone accuracy's AUC, and P/R/F1 at the threshold)."""
+    key = "/".join(DETECTION_ASPECT)
+    metrics = {name: report.metrics.get(f"{key}/{name}") for name in DETECTION_METRICS}
+    if metrics["detection_share"] is None:
+        return ""
+
+    def shown(name: str) -> str:
+        interval = report.ci95.get(f"{key}/{name}")
+        return number(metrics[name]) + (f" [{number(interval[0], 2)}, {number(interval[1], 2)}]" if interval else "")
+
+    text = (
+        f"\n\nMispronunciation detection: {metrics['detection_share']:.1%} of the phones are mispronounced "
+        f"(reference accuracy below {metrics['detection_below']:g}); AUC {shown('detection_auc')}"
+    )
+    if metrics["detection_threshold"] is None:
+        return text + " (no decision threshold, so no precision, recall or F1)."
+    return text + (
+        f"; flagged when predicted below {metrics['detection_threshold']:.3f}: "
+        f"precision {shown('detection_precision')}, recall {shown('detection_recall')}, F1 {shown('detection_f1')}."
     )
 
 

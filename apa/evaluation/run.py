@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from apa.atomic import check_folder
 from apa.data.corpus import Corpus, check_limit
 from apa.data.records import Scores, ScoresFile, Utterance, read_scores
+from apa.evaluation.detection import DEFAULT_DETECTION, Detection
 from apa.evaluation.metrics import Report, evaluate, paired_bootstrap
 from apa.evaluation.pairing import pair_scores
 from apa.evaluation.plots import figures, save
@@ -53,6 +54,9 @@ class EvaluateJob:
     prompt: Prompt | None = None
     decoder: Decoder | None = None  # how ``model`` is read (evaluate.py: decoding_config); needed with it
     compare: Path | None = None  # another system's predictions: paired bootstrap against it
+    detection: Detection = (
+        DEFAULT_DETECTION  # mispronounced phones: a checkpoint's dev-chosen threshold when none is given
+    )
     resamples: int = 1000
     seed: int = 0
     config: dict[str, Any] = field(default_factory=dict)
@@ -73,11 +77,13 @@ def score(
     compare: dict[str, Scores] | None = None,
     aspects: set[tuple[str, str]] | None = None,
     ignored: Mapping[str, list[str]] | None = None,
+    detection: Detection = DEFAULT_DETECTION,
 ) -> Report:
     """Metrics with confidence intervals, written to ``output_dir`` and sent to the tracker (if
     any); ``aspects``: what was asked for (default: what the predictions contain); ``ignored``: what
-    reading the files left out. Everything ignored is in metrics.json and the log."""
-    report = evaluate(predictions, references, resamples, seed, aspects)
+    reading the files left out; ``detection``: how mispronounced phones are told and flagged.
+    Everything ignored is in metrics.json and the log."""
+    report = evaluate(predictions, references, resamples, seed, aspects, detection)
     for category, items in (ignored or {}).items():
         report.ignored[category] = [*items, *report.ignored.get(category, [])]
     warn_ignored(report.ignored)
@@ -178,6 +184,7 @@ def decode_and_score(
     seed: int = 0,
     compare: dict[str, Scores] | None = None,
     ignored: Mapping[str, list[str]] | None = None,
+    detection: Detection = DEFAULT_DETECTION,
 ) -> Report | None:
     """Decode ``utterances``, write what was decoded (:func:`write_predictions`) and :func:`score`
     it against their labels on what the prompt asks for: a training run's test split after
@@ -191,7 +198,9 @@ def decode_and_score(
     write_predictions(output_dir, decoded, utterances)
     predictions = {uid: p.scores for uid, p in decoded.items()}
     references = {u.id: u.scores for u in utterances}
-    return score(predictions, references, output_dir, logger, resamples, seed, compare, prompt.asked, ignored)
+    return score(
+        predictions, references, output_dir, logger, resamples, seed, compare, prompt.asked, ignored, detection
+    )
 
 
 def run(job: EvaluateJob) -> dict[str, float | None]:
@@ -224,6 +233,7 @@ def _score_predictions(job: EvaluateJob, references_file: ScoresFile, tracker: W
         job.seed,
         compare=compare_file.scores if compare_file else None,
         ignored=merged(references_file, predictions_file, compare_file),
+        detection=job.detection,
     )
 
 
@@ -259,6 +269,7 @@ def _decode_model(
         job.seed,
         compare=compare_file.scores if compare_file else None,
         ignored=merged(references_file, compare_file),
+        detection=job.detection,
     )
 
 

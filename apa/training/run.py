@@ -26,7 +26,7 @@ from apa.data.corpus import DEV, Corpus, check_limit
 from apa.data.features import FeatureCache, FeatureTable
 from apa.data.records import Utterance
 from apa.distributed import join_slurm_tasks
-from apa.evaluation import Report, announce, decode_and_score, evaluate
+from apa.evaluation import Detection, Report, announce, decode_and_score, evaluate
 from apa.evaluation.decoders import Decoder, SlotDecoder, check_slot_mode, default_decoder
 from apa.evaluation.shares import decode_shares
 from apa.models import ModelSource, adapter_config, apply_lora, parameter_counts
@@ -79,6 +79,7 @@ class TrainJob:
     score_untrained: bool = False  # decode the test split before training too: the summary's baseline
     decoder: Decoder | None = None  # None: the objective's own (apa.evaluation.decoders.default_decoder)
     resamples: int = 1000
+    detection: Detection = field(default_factory=Detection)  # mispronounced phones; no threshold: the dev split chooses
     optimized_metric: str = "dev/selection"  # what a sweeper receives: a dev metric, never the test split's
     dev_selection: tuple[str, ...] = ("sentence/total/pcc",)  # dev metrics averaged into dev/selection
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for the tracker
@@ -150,7 +151,8 @@ def dev_scores(job: TrainJob, processor: ProcessorMixin):
     def scores(model: PeftModel) -> dict[str, float | None]:
         decoded = decode_shares(decoder, model, processor, job.prompt, utterances, features)  # a share each
         predictions = {uid: p.scores for uid, p in decoded.items()}
-        metrics = evaluate(predictions, references, resamples=0, aspects=job.prompt.asked).metrics
+        detection = job.detection.chosen_on(predictions, references)  # its F1 at the threshold it chooses
+        metrics = evaluate(predictions, references, resamples=0, aspects=job.prompt.asked, detection=detection).metrics
         return metrics | {SELECTION: selection_score(metrics, job.dev_selection)}
 
     return utterances, scores
@@ -171,15 +173,47 @@ def check_dev_split(job: TrainJob) -> bool:
 
 
 def evaluate_test_split(
-    job: TrainJob, model: PeftModel, processor: ProcessorMixin, output_dir: Path, tracker, resamples: int | None = None
+    job: TrainJob,
+    model: PeftModel,
+    processor: ProcessorMixin,
+    output_dir: Path,
+    tracker,
+    resamples: int | None = None,
+    detection: Detection | None = None,
 ) -> Report | None:
     """The test split decoded and scored into ``output_dir``, as ``evaluate.py checkpoint=`` does it
-    (``resamples``: for the intervals, default the job's; no tracker: nothing sent)."""
+    (``resamples``: for the intervals, default the job's; no tracker: nothing sent; ``detection``:
+    default the job's)."""
     utterances, features = split_features(job, processor, job.test_split)
     resamples = job.resamples if resamples is None else resamples
     return decode_and_score(
-        job_decoder(job), model, processor, job.prompt, utterances, features, output_dir, tracker, resamples, job.seed
+        job_decoder(job),
+        model,
+        processor,
+        job.prompt,
+        utterances,
+        features,
+        output_dir,
+        tracker,
+        resamples,
+        job.seed,
+        detection=detection or job.detection,
     )
+
+
+DEV_THRESHOLD = "dev/phone/accuracy/detection_threshold"
+
+
+def kept_detection(job: TrainJob, state) -> Detection:
+    """The job's detection with, when it gives no threshold, the one the dev split chose at the kept
+    checkpoint (none without a dev split or phone scores: AUC only)."""
+    if job.detection.threshold is not None:
+        return job.detection
+    threshold = value_at_kept_checkpoint(state.log_history, DEV_THRESHOLD, state.best_global_step)
+    if threshold is None or math.isnan(threshold):
+        return job.detection
+    log.info("mispronounced phones are flagged below %.3f, the F1-best threshold on the dev split", threshold)
+    return job.detection.with_threshold(threshold)
 
 
 def score_untrained(job: TrainJob, model: PeftModel, processor: ProcessorMixin, run_dir: Path) -> Report | None:
@@ -269,12 +303,14 @@ def run(job: TrainJob) -> float | None:
         log.info("adapter fingerprint %s (process %d)", adapter_fingerprint(peft_model), args.process_index)
         tracker.summarize({"train/final_loss": result.training_loss})
         outcome, report = sweep_value(job, trainer.state, result.training_loss), None
+        detection = kept_detection(job, trainer.state)
+        config = {**config, "detection": detection.config()}  # evaluate.py checkpoint= and apa score read it
         if processes.is_main_process:
             save_head_spec(peft_model, run_dir / ADAPTER_DIR)
             (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
             tracker.log_artifact("trained-adapter", "model", [run_dir / ADAPTER_DIR, run_dir / RUN_CONFIG])
         if job.test_split:  # every process decodes a share; the main one writes and scores (never returned)
-            report = evaluate_test_split(job, peft_model, processor, run_dir, tracker)
+            report = evaluate_test_split(job, peft_model, processor, run_dir, tracker, detection=detection)
         processes.wait_for_everyone()
     if report is not None:
         announce(report, run_dir, job.logger, untrained, next_steps(run_dir))

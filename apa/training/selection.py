@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from apa.evaluation.detection import DETECTION_ASPECT
 from apa.evaluation.metrics import CORRELATIONS, SPREADS
 from apa.prompts import Prompt
 
 SELECTION = "selection"
-DEV_METRICS = ("pcc", "scc", "rmse", *SPREADS, SELECTION)  # what each dev evaluation logs of its report
+# What each dev evaluation logs of its report: phone accuracy adds the detection threshold its
+# predictions choose (the test split is scored at the kept checkpoint's) with the F1 there, and the AUC.
+DEV_METRICS = ("pcc", "scc", "rmse", *SPREADS, "detection_auc", "detection_f1", "detection_threshold", SELECTION)
 
 
 def check_selection(names: Sequence[str], prompt: Prompt) -> None:
@@ -54,10 +57,16 @@ def check_optimized_metric(name: str, prompt: Prompt) -> None:
     parts = name.removeprefix("dev/").split("/")
     if parts == [SELECTION]:
         return
-    if len(parts) != 3 or (parts[0], parts[1]) not in prompt.asked or parts[2] not in DEV_METRICS:
+    detection_elsewhere = parts[-1].startswith("detection_") and tuple(parts[:2]) != DETECTION_ASPECT
+    if (
+        len(parts) != 3
+        or (parts[0], parts[1]) not in prompt.asked
+        or parts[2] not in DEV_METRICS
+        or detection_elsewhere
+    ):
         raise ValueError(
             f"optimized_metric={name!r} is not logged on the dev split: dev/selection, or "
-            f"dev/<{'|'.join(prompt.aspect_names)}>/<{'|'.join(DEV_METRICS[:-1])}>"
+            f"dev/<{'|'.join(prompt.aspect_names)}>/<{'|'.join(DEV_METRICS[:-1])}> (detection_*: phone/accuracy only)"
         )
 
 
