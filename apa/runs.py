@@ -9,6 +9,7 @@ Its layout::
     predictions.json   the decoded split's scores; references.json, what they are scored against
     answers.json       the raw answers of free generation
     metrics.json       the scores' metrics (with report.md and plots/ beside it)
+    dev_history.json   every dev evaluation's metrics by step, and the step kept (a run with a dev split)
     untrained/         the same split decoded before training, when asked (predictions, metrics): the baseline
 
 A run folder is data, and may come from anyone: its config could name any ``_target_`` (Hydra
@@ -38,6 +39,7 @@ PREDICTIONS = "predictions.json"
 REFERENCES = "references.json"
 ANSWERS = "answers.json"
 METRICS = "metrics.json"
+DEV_HISTORY = "dev_history.json"  # the dev split's metrics at every evaluation, and the step the run kept
 REPORT = "report.md"  # the metrics as a markdown table
 PLOTS_DIR = "plots"  # a scatter plot per scored aspect
 UNTRAINED_DIR = "untrained"
@@ -60,7 +62,7 @@ class RunFolderError(ValueError):
     """A ``checkpoint=`` that is not a finished training run, or whose config is not trusted."""
 
 
-RUN_OUTPUTS = (RUN_CONFIG, ADAPTER_DIR, CHECKPOINT_DIR, PREDICTIONS, METRICS, UNTRAINED_DIR)  # what train.py writes
+RUN_OUTPUTS = (RUN_CONFIG, ADAPTER_DIR, CHECKPOINT_DIR, PREDICTIONS, METRICS, DEV_HISTORY, UNTRAINED_DIR)  # train.py's
 
 
 def check_new_run_folder(folder: Path) -> None:

@@ -42,7 +42,7 @@ from apa.evaluation.comparison import Run, load_run
 from apa.evaluation.metrics import correlation, paired_bootstrap, undefined_correlation
 from apa.evaluation.pairing import Pairs, pair_scores
 from apa.evaluation.report import HEADINGS, SHORT, number
-from apa.runs import ANSWERS, METRICS, PREDICTIONS, REFERENCES, REPORT, RUN_CONFIG
+from apa.runs import ANSWERS, DEV_HISTORY, METRICS, PREDICTIONS, REFERENCES, REPORT, RUN_CONFIG
 from bench.common import ROOT, replace_section
 
 RUNS_DIR = ROOT / "bench" / "real_data"
@@ -102,7 +102,7 @@ def add_run(run_dir: Path, runs_dir: Path = RUNS_DIR, variant: str | None = None
     if target.exists():
         raise FileExistsError(f"{target} exists; remove it to replace that run")
     target.mkdir(parents=True)
-    for name in (*evidence, ANSWERS):  # the generated answers too, when the run decoded by generation
+    for name in (*evidence, ANSWERS, DEV_HISTORY):  # generated answers, dev curves: when the run has them
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, target / name)
     (target / RUN_CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))

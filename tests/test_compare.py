@@ -5,7 +5,8 @@ import json
 import pytest
 import yaml
 
-from apa.evaluation.comparison import comparison_table, load_run, main
+from apa.evaluation.comparison import comparison_table, load_run, main, run_folders
+from apa.training.selection import dev_history
 
 from .helpers import launch
 
@@ -78,3 +79,33 @@ def test_a_run_whose_config_names_no_objective_is_named_after_its_folder(scored_
     assert load_run(scored_runs[0]).name == "multi (close)"
     (scored_runs[0] / "config.yaml").write_text("just text\n")
     assert load_run(scored_runs[0]).name == "close"
+
+
+def test_a_folder_of_runs_is_every_run_below_it(scored_runs, tmp_path):
+    """A sweep's or outputs' folder holds runs at any depth; a run's untrained/ baseline is not one of them."""
+    parent = scored_runs[0].parent
+    baseline = scored_runs[0] / "untrained"
+    baseline.mkdir()
+    for name in ("metrics.json", "predictions.json"):
+        (baseline / name).write_text((scored_runs[0] / name).read_text())
+    assert run_folders(parent) == sorted(scored_runs)
+    assert run_folders(scored_runs[1]) == [scored_runs[1]]
+    with pytest.raises(FileNotFoundError, match="no run in it"):
+        run_folders(tmp_path / "empty")
+
+
+def test_the_dev_history_keeps_every_dev_evaluation_and_the_step_kept():
+    log_history = [
+        {"loss": 1.0, "step": 1},
+        {"eval_dev/selection": 0.2, "eval_dev/sentence/total/pcc": 0.2, "step": 2, "epoch": 0.5},
+        {"eval_dev/selection": float("nan"), "step": 4, "epoch": 1.0},
+    ]
+    history = dev_history(log_history, kept_step=2, selected_by="dev/selection")
+    assert history == {
+        "kept_step": 2,
+        "selected_by": "dev/selection",
+        "evaluations": [
+            {"step": 2, "epoch": 0.5, "dev/selection": 0.2, "dev/sentence/total/pcc": 0.2},
+            {"step": 4, "epoch": 1.0, "dev/selection": None},  # undefined: null, as metrics.json writes it
+        ],
+    }

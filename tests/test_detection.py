@@ -127,6 +127,10 @@ def test_training_chooses_the_threshold_on_dev_and_its_run_carries_it(compose):
     kept = next(e for e in evaluations if e["step"] == state["best_global_step"])
     threshold = kept["eval_dev/phone/accuracy/detection_threshold"]
     assert math.isfinite(threshold) and 0 <= kept["eval_dev/phone/accuracy/detection_auc"] <= 1
+    history = json.loads((job.output_dir / "dev_history.json").read_text())  # what the notebooks' dev curves read
+    assert history["kept_step"] == state["best_global_step"] and [e["step"] for e in history["evaluations"]] == [1, 2]
+    assert history["selected_by"] == "dev/sentence/total/rmse"
+    assert history["evaluations"][kept["step"] - 1]["dev/phone/accuracy/detection_threshold"] == threshold
     run_config = yaml.safe_load((job.output_dir / "config.yaml").read_text())
     assert run_config["detection"] == {"_target_": "apa.evaluation.Detection", "below": 2.0, "threshold": threshold}
     metrics = json.loads((job.output_dir / "metrics.json").read_text())["metrics"]

@@ -1,5 +1,6 @@
 """Compare runs from their folders alone (no W&B needed): one table of metrics with their 95%
-intervals, and the paired-bootstrap difference of every run against the first.
+intervals, and the paired-bootstrap difference of every run against the first. A folder may be a
+run, or hold runs anywhere below it (a sweep's folder, ``outputs/``, ``bench/real_data``).
 
     python -m apa.compare outputs/train/runs/A outputs/train/runs/B [--metric scc]
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 from apa.data.records import Scores, read_scores
 from apa.evaluation.metrics import paired_bootstrap
 from apa.evaluation.report import COLUMNS, HEADINGS, SHORT, number
-from apa.runs import METRICS, PREDICTIONS, REFERENCES, RUN_CONFIG, read_config_yaml
+from apa.runs import DEV_HISTORY, METRICS, PREDICTIONS, REFERENCES, RUN_CONFIG, UNTRAINED_DIR, read_config_yaml
 
 
 @dataclass
@@ -25,21 +26,52 @@ class Run:
     metrics: dict
     predictions: dict[str, Scores]
     references: dict[str, Scores]
+    dev_history: dict | None = None  # every dev evaluation, when the run had a dev split
 
 
 def load_run(folder: Path) -> Run:
     """A run folder with metrics.json, predictions.json and references.json (what train.py and
-    evaluate.py write)."""
+    evaluate.py write), and dev_history.json when training scored a dev split."""
     for required in (METRICS, PREDICTIONS, REFERENCES):
         if not (folder / required).is_file():
             raise FileNotFoundError(f"{folder}: no {required}; is this a finished train.py or evaluate.py run?")
+    history = folder / DEV_HISTORY
     return Run(
         folder=folder,
         name=run_name(folder),
         metrics=read_metrics(folder / METRICS),
         predictions=read_scores(folder / PREDICTIONS, complete=False)[0],
         references=read_scores(folder / REFERENCES)[0],
+        dev_history=json.loads(history.read_text(encoding="utf-8")) if history.is_file() else None,
     )
+
+
+def run_folders(folder: Path) -> list[Path]:
+    """``folder`` if it is a run, else every run below it (a scored folder with its predictions;
+    a run's ``untrained/`` baseline is part of its run, not one of its own)."""
+    if (folder / METRICS).is_file():
+        return [folder]
+    found = sorted(
+        path.parent
+        for path in folder.rglob(METRICS)
+        if path.parent.name != UNTRAINED_DIR and (path.parent / PREDICTIONS).is_file()
+    )
+    if not found:
+        raise FileNotFoundError(f"{folder}: no run in it (no {METRICS} beside a {PREDICTIONS})")
+    return found
+
+
+def metric_intervals(runs: list[Run], metric: str, aspects: list[tuple[str, str]]) -> dict[str, dict]:
+    """``{"granularity aspect": {run: (value, 95% interval)}}`` for the runs that score each aspect."""
+    table = {}
+    for g, a in aspects:
+        name = f"{g}/{a}/{metric}"
+        scored = [r for r in runs if name in r.metrics["metrics"]]
+        if scored:
+            table[f"{g} {a}"] = {
+                r.name: (r.metrics["metrics"][name], r.metrics.get("ci95", {}).get(name)) for r in scored
+            }
+    return table
 
 
 def read_metrics(path: Path) -> dict:

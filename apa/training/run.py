@@ -28,6 +28,7 @@ from apa.data.records import Utterance
 from apa.distributed import join_slurm_tasks
 from apa.evaluation import Detection, Report, announce, decode_and_score, evaluate
 from apa.evaluation.decoders import Decoder, SlotDecoder, check_slot_mode, default_decoder
+from apa.evaluation.report import write_json
 from apa.evaluation.shares import decode_shares
 from apa.models import ModelSource, adapter_config, apply_lora, parameter_counts
 from apa.models.audio_cache import TowerCache
@@ -37,7 +38,7 @@ from apa.models.heads import save_head_spec
 from apa.models.score_tokens import add_score_tokens
 from apa.objectives import Objective
 from apa.prompts import Prompt
-from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, RUN_CONFIG, UNTRAINED_DIR, check_new_run_folder
+from apa.runs import ADAPTER_DIR, CHECKPOINT_DIR, DEV_HISTORY, RUN_CONFIG, UNTRAINED_DIR, check_new_run_folder
 from apa.tracking import WandbLogger
 from apa.training.checkpoints import checkpoint_to_resume
 from apa.training.checks import check_settings
@@ -52,6 +53,7 @@ from apa.training.selection import (
     SELECTION,
     check_optimized_metric,
     check_selection,
+    dev_history,
     selection_score,
     value_at_kept_checkpoint,
 )
@@ -308,6 +310,11 @@ def run(job: TrainJob) -> float | None:
         if processes.is_main_process:
             save_head_spec(peft_model, run_dir / ADAPTER_DIR)
             (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+            if evaluates_dev:
+                history = dev_history(
+                    trainer.state.log_history, trainer.state.best_global_step, args.metric_for_best_model
+                )
+                write_json(run_dir / DEV_HISTORY, history)
             tracker.log_artifact("trained-adapter", "model", [run_dir / ADAPTER_DIR, run_dir / RUN_CONFIG])
         if job.test_split:  # every process decodes a share; the main one writes and scores (never returned)
             report = evaluate_test_split(job, peft_model, processor, run_dir, tracker, detection=detection)

@@ -15,6 +15,7 @@ at the checkpoint the run keeps: a sweep that chose on the test split would tune
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from apa.evaluation.detection import DETECTION_ASPECT
@@ -68,6 +69,22 @@ def check_optimized_metric(name: str, prompt: Prompt) -> None:
             f"optimized_metric={name!r} is not logged on the dev split: dev/selection, or "
             f"dev/<{'|'.join(prompt.aspect_names)}>/<{'|'.join(DEV_METRICS[:-1])}> (detection_*: phone/accuracy only)"
         )
+
+
+def dev_history(log_history: Sequence[Mapping], kept_step: int | None, selected_by: str | None) -> dict:
+    """What the run folder's ``dev_history.json`` holds: each dev evaluation's metrics (``dev/...``,
+    NaN where undefined written as null) by step, the step kept and the metric that chose it."""
+    evaluations = [
+        {"step": entry["step"], "epoch": entry.get("epoch")}
+        | {
+            key.removeprefix("eval_"): None if math.isnan(value) else value
+            for key, value in entry.items()
+            if key.startswith("eval_dev/")
+        }
+        for entry in log_history
+        if any(key.startswith("eval_dev/") for key in entry)
+    ]
+    return {"kept_step": kept_step, "selected_by": selected_by, "evaluations": evaluations}
 
 
 def value_at_kept_checkpoint(log_history: Sequence[Mapping], name: str, kept_step: int | None) -> float | None:
