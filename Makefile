@@ -10,7 +10,7 @@ TORCH_CPU := torch==2.13.0
 CONSTRAINTS := requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-packages demo bench bench-quick test test-slow lint format lock clean clean-all
+.PHONY: help setup system-packages demo data bench bench-quick test test-slow lint format lock clean clean-all
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,9 @@ system-packages: ## Install the Debian packages apa needs (espeak-ng) when run a
 
 demo: setup ## The main job on CPU: fine-tune the mini model, evaluate, print the table (offline W&B)
 	$(BIN)/python train.py experiment=demo logger.mode=$${WANDB_MODE:-offline}
+
+data: setup ## Download speechocean762 (OpenSLR 101, CC BY 4.0), verify, unpack and check it into DEST (default data/)
+	$(BIN)/apa data speechocean762 $(or $(DEST),data)
 
 bench: setup ## Speed benchmarks, full (tiny and mini models): table, bench/results.json, BENCHMARKS.md
 	$(BIN)/python -m bench.run

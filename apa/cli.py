@@ -1,5 +1,5 @@
-"""The ``apa`` command (a console script): ``apa score ...`` and ``apa compare ...``, each the same
-as ``python -m apa.score`` / ``python -m apa.compare``."""
+"""The ``apa`` command (a console script): ``apa score ...``, ``apa compare ...`` and ``apa data ...``,
+each the same as ``python -m apa.score`` / ``apa.compare`` / ``apa.download``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 COMMANDS = {
     "score": ("apa.score", "score the pronunciation of recordings (sentence, word and phone level)"),
     "compare": ("apa.compare", "compare run folders: metrics with intervals, paired bootstrap"),
+    "data": ("apa.download", "get speechocean762: download, verify, unpack and check it"),
 }
 
 
