@@ -9,7 +9,7 @@ from scipy import stats
 
 from apa.data.records import LabelError, Scores, WordScores, read_scores
 from apa.data.scales import ASPECTS
-from apa.evaluation.metrics import compute, evaluate, paired_bootstrap
+from apa.evaluation.metrics import compute, evaluate, paired_bootstrap, sentence_answers
 from apa.evaluation.pairing import align, pair_scores
 from apa.evaluation.report import markdown_table
 
@@ -282,3 +282,19 @@ def test_the_evaluator_reports_what_it_ignores(tmp_path, caplog):
     }
     for line in ("ignored 1 duplicated keys", "ignored 1 unknown keys", "ignored 1 predictions without a reference"):
         assert line in caplog.text
+
+
+def test_alike_sentence_answers_are_counted_exactly_and_rounded():
+    """Three utterances answer 8.0/8.0, one 8.2/7.9 (the same once rounded), one 5/6: to one decimal
+    three distinct answers, the most common for 3 of 5; rounded, two, the most common for 4 of 5.
+    An utterance missing a sentence score is not an answer."""
+    answers = [(8.0, 8.0)] * 3 + [(8.2, 7.9), (5.0, 6.0)]
+    predictions = {f"u{i}": Scores(accuracy=a, total=t) for i, (a, t) in enumerate(answers)}
+    predictions["partial"] = Scores(accuracy=8.0)
+    found = sentence_answers(predictions, ["accuracy", "total"])
+    assert found["n"] == 5 and found["aspects"] == ["accuracy", "total"]
+    assert found["exact"] == {"most_common": [8.0, 8.0], "share": 0.6, "distinct": 3}
+    assert found["rounded"] == {"most_common": [8.0, 8.0], "share": 0.8, "distinct": 2}
+    assert sentence_answers({}, ["accuracy"]) == {}
+    report = evaluate(predictions, {uid: Scores(accuracy=7.0, total=7.0) for uid in predictions}, resamples=0)
+    assert report.answers["n"] == 5 and "the most common (8 8) for 80.0%" in markdown_table(report)

@@ -17,13 +17,15 @@ compared on the same resamples (paired bootstrap).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
 from apa.data.records import Scores
+from apa.data.scales import ASPECTS
 from apa.evaluation.detection import (
     DEFAULT_DETECTION,
     DETECTION_ASPECT,
@@ -137,6 +139,7 @@ class Report:
     missing: dict[str, list[str]] = field(default_factory=dict)  # granularity/aspect -> missing items
     ci95: dict[str, list[float] | None] = field(default_factory=dict)
     ignored: dict[str, list[str]] = field(default_factory=dict)  # what was left out of scoring, and why
+    answers: dict = field(default_factory=dict)  # how alike the sentence answers are (sentence_answers)
 
     def to_json(self) -> dict:
         return {
@@ -146,7 +149,27 @@ class Report:
             "undefined": self.undefined,
             "missing": self.missing,
             "ignored": self.ignored,
+            "answers": self.answers,
         }
+
+
+def sentence_answers(predictions: Mapping[str, Scores], aspects: Sequence[str]) -> dict:
+    """How alike the sentence answers are, with their scores (in ``aspects`` order) to one decimal
+    and rounded to whole points: the most common answer, the share of utterances that gave it, and
+    how many distinct answers there are. A scorer that answers the same for everyone shows here,
+    whatever its correlations say; rounded, a soft readout's small variations around one answer count
+    as that answer."""
+    answered = [
+        values for scores in predictions.values() if None not in (values := [scores.aspect(a) for a in aspects])
+    ]
+    if not answered:
+        return {}
+    found = {"aspects": list(aspects), "n": len(answered)}
+    for name, digits in (("exact", 1), ("rounded", 0)):
+        answers = Counter(tuple(round(value, digits) for value in values) for values in answered)
+        answer, count = answers.most_common(1)[0]
+        found[name] = {"most_common": list(answer), "share": count / len(answered), "distinct": len(answers)}
+    return found
 
 
 WITHOUT_REFERENCE = "predictions without a reference"
@@ -171,6 +194,7 @@ def evaluate(
     if aspects is None and not predicted_aspects(predictions):
         aspects = predicted_aspects(references)
     pairs = pair_scores(predictions, references, aspects)
+    report.answers = sentence_answers(predictions, [a for a in ASPECTS["sentence"] if ("sentence", a) in pairs])
     for (granularity, aspect), pair in pairs.items():
         key = f"{granularity}/{aspect}"
         predicted, reference, _ = pair.arrays()

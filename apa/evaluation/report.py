@@ -74,6 +74,7 @@ def markdown_table(report: Report) -> str:
     return (
         "\n".join(lines)
         + detection_summary(report)
+        + answers_summary(report)
         + "\n\nPCC/SCC/RMSE with 95% bootstrap intervals over utterances; RMSE on the corpus's scales; "
         "exact/within1/within2: share of sentence scores off by < 0.5, <= 1, <= 2; within1_pcc/within2_pcc: "
         "PCC of those within-1/within-2 match indicators with the reference; mean_ref_below7/mean_ref_from7: "
@@ -102,6 +103,23 @@ def detection_summary(report: Report) -> str:
     return text + (
         f"; flagged when predicted below {metrics['detection_threshold']:.3f}: "
         f"precision {shown('detection_precision')}, recall {shown('detection_recall')}, F1 {shown('detection_f1')}."
+    )
+
+
+def answers_summary(report: Report) -> str:
+    """How alike the sentence answers are, in one sentence (nothing without sentence answers)."""
+    answers = report.answers
+    if not answers:
+        return ""
+
+    def most_common(level: str) -> str:
+        found = answers[level]
+        answer = " ".join(f"{value:g}" for value in found["most_common"])
+        return f"{found['distinct']} distinct, the most common ({answer}) for {found['share']:.1%}"
+
+    return (
+        f"\n\nSentence answers ({', '.join(answers['aspects'])}) of {answers['n']} utterances: to one decimal "
+        f"{most_common('exact')}; rounded to whole points {most_common('rounded')}."
     )
 
 
