@@ -26,7 +26,8 @@ ALLOWED = {
     # the console scripts, at the top: they may use every layer
     "score": {"data", "prompts", "models", "evaluation", "quiet", "trained_run"},
     "compare": {"evaluation"},
-    "cli": {"score", "compare"},
+    "download": {"data"},
+    "cli": {"score", "compare", "download"},
     "__main__": {"cli"},
     "__init__": {"quiet"},  # quietens libraries' import-time loggers before anything else loads
 }

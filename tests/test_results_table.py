@@ -9,6 +9,7 @@ import yaml
 
 from apa.data import Scores, WordScores
 from apa.data.records import read_scores
+from apa.evaluation import Detection
 from apa.evaluation.metrics import evaluate
 from apa.evaluation.pairing import Pairs
 from apa.evaluation.report import predictions_json, write_json, write_report
@@ -93,7 +94,8 @@ def test_committed_metrics_are_recomputed_from_their_predictions(run):
     predictions = read_scores(run / "predictions.json", complete=False).scores
     references = read_scores(run / "references.json").scores
     committed = json.loads((run / "metrics.json").read_text())["metrics"]
-    recomputed = evaluate(predictions, references, resamples=0).metrics
+    threshold = committed.get("phone/accuracy/detection_threshold")  # chosen on the run's dev split, if any
+    recomputed = evaluate(predictions, references, resamples=0, detection=Detection(threshold=threshold)).metrics
     assert committed.keys() == recomputed.keys()
     for name, value in committed.items():
         assert value == pytest.approx(recomputed[name], abs=1e-9), name
