@@ -84,6 +84,28 @@ def masked_pairs(rejected_tokens: list[int]):
     }
 
 
+def test_simpo_can_anchor_on_the_score_tokens_alone(monkeypatch):
+    """As test_simpo_can_reward_the_score_tokens_alone's rows: the chosen row's template token has
+    p = 1/2, its slot p = 3/4. The CE anchor is their mean with the template weighted 1, the slot's
+    alone with 0."""
+    hidden = torch.tensor([[[0.0, 0.0], [0.0, math.log(3)], [0.0, 0.0]]] * 2)
+    batch = {
+        "input_ids": torch.zeros(2, 3, dtype=torch.long),
+        "labels": torch.tensor([[IGNORE, 0, 1], [IGNORE, 0, 0]]),
+        "slot_positions": torch.tensor([[2], [2]]),
+        "slot_valid": torch.tensor([[True], [True]]),
+        "chosen_rows": torch.tensor([0]),
+        "rejected_rows": torch.tensor([1]),
+    }
+    monkeypatch.setattr("apa.objectives.simpo.hidden_states", lambda model, batch: hidden)
+    template, slot = math.log(2), math.log(4 / 3)
+    plain = SimPOCrossEntropy()(LogitsAreHidden(), batch).metrics["ce"].item()
+    slots_only = SimPOCrossEntropy(template_weight=0)(LogitsAreHidden(), batch).metrics["ce"].item()
+    assert plain == pytest.approx((template + slot) / 2) and slots_only == pytest.approx(slot)
+    with pytest.raises(ValueError, match="expected a non-negative number"):
+        SimPOCrossEntropy(template_weight=-1)
+
+
 def test_masked_simpo_runs_the_model_once_per_pair(monkeypatch):
     """With masked slots a chosen and a rejected answer are the same tokens: the language model sees
     the two chosen rows only, and the loss is the one of running all four rows."""

@@ -117,7 +117,8 @@ def test_simpo_objective_uses_its_margin_convention(monkeypatch, convention, sim
     p = 1/4 (logits log 3, 0 for token 1): dr = log 2; CE on the chosen row is log 2, so the
     loss is the SimPO term of the convention plus 0.1 * log 2."""
     hidden = torch.tensor([[[0.0, 0.0], [0.0, 0.0]], [[math.log(3), 0.0], [0.0, 0.0]]])
-    batch = {"labels": torch.tensor([[IGNORE, 0], [IGNORE, 1]]), "hidden": hidden}
+    batch = {"labels": torch.tensor([[IGNORE, 0], [IGNORE, 1]]), "hidden": hidden, "input_ids": torch.zeros(2, 2)}
+    batch |= {"slot_positions": torch.ones(2, 1, dtype=torch.long), "slot_valid": torch.zeros(2, 1, dtype=torch.bool)}
     batch |= {"chosen_rows": torch.tensor([0]), "rejected_rows": torch.tensor([1])}
     monkeypatch.setattr("apa.objectives.simpo.hidden_states", lambda model, batch: batch["hidden"])
     output = SimPOCrossEntropy(margin_convention=convention)(LogitsAreHidden(), batch)

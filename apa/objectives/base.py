@@ -70,6 +70,20 @@ def labelled_slots(batch: dict[str, torch.Tensor], labels: torch.Tensor) -> torc
     return at_slot[:, 1:][labels[:, 1:] != IGNORE]
 
 
+def check_template_weight(template_weight: float) -> float:
+    if isinstance(template_weight, bool) or not isinstance(template_weight, int | float) or template_weight < 0:
+        raise ValueError(f"objective.template_weight={template_weight!r}: expected a non-negative number")
+    return float(template_weight)
+
+
+def weighted_cross_entropy(losses: torch.Tensor, at_slot: torch.Tensor, template_weight: float) -> torch.Tensor:
+    """The answer's cross-entropy with its template tokens weighted ``template_weight`` against its
+    score tokens: (w sum_template l_t + sum_slots l_t) / (w N_template + N_slots); w = 1 is the plain
+    mean (Wang et al.'s), w = 0 the score tokens' alone."""
+    weights = torch.where(at_slot, 1.0, template_weight).to(losses.dtype)
+    return (weights * losses).sum() / weights.sum().clamp(min=torch.finfo(losses.dtype).tiny)
+
+
 def gold_at_slots(batch: dict[str, torch.Tensor], class_ids: torch.Tensor) -> torch.Tensor:
     """The batch's labels with each slot's written class token as its label: where slots were fed
     as ``<|score_mask|>`` (the collator leaves them unlabelled) the gold class is still learnt."""

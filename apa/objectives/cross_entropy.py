@@ -35,7 +35,15 @@ import torch
 from apa.models.encoding import check_one_token_per_score
 from apa.models.forward import hidden_states, slot_coordinates
 from apa.models.score_tokens import mask_token_id, score_token_ids
-from apa.objectives.base import Objective, ObjectiveOutput, gold_at_slots, labelled_slots, target_log_probs
+from apa.objectives.base import (
+    Objective,
+    ObjectiveOutput,
+    check_template_weight,
+    gold_at_slots,
+    labelled_slots,
+    target_log_probs,
+    weighted_cross_entropy,
+)
 
 NOISE_KINDS = ("mask", "corrupt")
 
@@ -51,8 +59,6 @@ class CrossEntropy(Objective):
         slot_noise_kind: str = "mask",
     ):
         super().__init__()
-        if not isinstance(template_weight, int | float) or template_weight < 0:
-            raise ValueError(f"objective.template_weight={template_weight!r}: expected a non-negative number")
         if not isinstance(slot_noise, int | float) or not 0 <= slot_noise <= 1 or (slot_noise and masked_slots):
             raise ValueError(
                 f"objective.slot_noise={slot_noise!r}: expected a share from 0 to 1, and 0 with masked_slots "
@@ -62,7 +68,7 @@ class CrossEntropy(Objective):
             raise ValueError(f"objective.slot_noise_kind={slot_noise_kind!r} is not one of {', '.join(NOISE_KINDS)}")
         self.masked_slots = bool(masked_slots)
         self.decoding = self.reads(self.masked_slots)
-        self.template_weight = float(template_weight)
+        self.template_weight = check_template_weight(template_weight)
         self.slot_noise, self.slot_noise_kind = float(slot_noise), slot_noise_kind
         self.register_buffer("class_ids", torch.zeros(0, dtype=torch.long), persistent=False)
         self.mask_id = None
@@ -97,8 +103,8 @@ class CrossEntropy(Objective):
         labels = gold_at_slots(batch, self.class_ids) if self.masked_slots else batch["labels"]
         log_probs, _ = target_log_probs(model, hidden_states(model, batch), labels)
         at_slot = labelled_slots(batch, labels)
-        losses, weights = -log_probs, torch.where(at_slot, 1.0, self.template_weight).to(log_probs.dtype)
-        loss = (weights * losses).sum() / weights.sum()
+        losses = -log_probs
+        loss = weighted_cross_entropy(losses, at_slot, self.template_weight)
         metrics = {"ce": loss}
         if at_slot.any():
             metrics["slot_ce"] = losses[at_slot].mean()

@@ -21,7 +21,8 @@ a pairwise step costs what a cross-entropy step does instead of twice as much.
 ``reward`` (ours): r(y) over the score tokens only, their mean (``slots_mean``) or sum
 (``slots_sum``), instead of the whole answer's mean (``answer_mean``, the paper's).
 ``redraw_negatives`` (ours): each epoch its own simulated negative per utterance (seeded), instead
-of one reused every epoch.
+of one reused every epoch. ``template_weight`` (ours, as for ``ce``): the CE anchor's template
+tokens weighted against its score tokens (1: the paper's plain mean).
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ import torch.nn.functional as F
 
 from apa.models.forward import hidden_states
 from apa.models.score_tokens import score_token_ids
-from apa.objectives.base import Objective, ObjectiveOutput, gold_at_slots, labelled_slots, target_log_probs
+from apa.objectives.base import (
+    Objective,
+    ObjectiveOutput,
+    check_template_weight,
+    gold_at_slots,
+    labelled_slots,
+    target_log_probs,
+    weighted_cross_entropy,
+)
 
 MARGIN_CONVENTIONS = ("wang2025", "meng2024")
 REWARDS = ("answer_mean", "slots_mean", "slots_sum")  # the paper's; over the score tokens only (ours)
@@ -101,12 +110,14 @@ class SimPOCrossEntropy(Objective):
         masked_slots: bool = False,
         reward: str = "answer_mean",
         redraw_negatives: bool = False,
+        template_weight: float = 1.0,
     ):
         super().__init__()
         check_margin_convention(margin_convention)
         if reward not in REWARDS:
             raise ValueError(f"objective.reward={reward!r} is not one of {', '.join(REWARDS)}")
         self.reward = reward
+        self.template_weight = check_template_weight(template_weight)
         self.redraw_negatives = bool(redraw_negatives)
         self.beta, self.gamma, self.ce_weight = beta, gamma, ce_weight
         self.margin_convention = margin_convention
@@ -119,13 +130,12 @@ class SimPOCrossEntropy(Objective):
             self.class_ids = torch.tensor(score_token_ids(tokenizer, prompt.vocabulary))
         return []
 
-    def rewards(self, batch, labels, log_probs, rows, totals, counts) -> torch.Tensor:
+    def rewards(self, at_slot, log_probs, rows, totals, counts) -> torch.Tensor:
         """Each row's reward r(y): its answer's mean token log-likelihood (the paper's), or its score
         tokens' mean or sum (a negative changes one slot, so over ~329 answer tokens its reward gap
         is a 329th of that slot's)."""
         if self.reward == "answer_mean":
             return totals / counts
-        at_slot = labelled_slots(batch, labels)
         slot_totals, slot_counts = sum_and_count_per_row(log_probs[at_slot], rows[at_slot], len(totals))
         return slot_totals if self.reward == "slots_sum" else slot_totals / slot_counts.clamp(min=1)
 
@@ -145,10 +155,12 @@ class SimPOCrossEntropy(Objective):
         labels = gold_at_slots(batch, self.class_ids) if self.masked_slots else batch["labels"]
         log_probs, rows = self.answer_log_probs(model, batch, labels)
         totals, counts = sum_and_count_per_row(log_probs, rows, len(batch["labels"]))
-        rewards = self.rewards(batch, labels, log_probs, rows, totals, counts)
+        at_slot = labelled_slots(batch, labels)
+        rewards = self.rewards(at_slot, log_probs, rows, totals, counts)
         chosen, rejected = rewards[chosen_rows], rewards[rejected_rows]
         simpo = simpo_loss(chosen, rejected, self.beta, self.gamma, self.margin_convention).mean()
-        ce = -totals[chosen_rows].sum() / counts[chosen_rows].sum()
+        in_chosen = torch.isin(rows, chosen_rows.to(rows.device))
+        ce = weighted_cross_entropy(-log_probs[in_chosen], at_slot[in_chosen], self.template_weight)
         loss = simpo + self.ce_weight * ce
         metrics = {
             "simpo": simpo,
