@@ -38,6 +38,11 @@ def statements() -> list[tuple[str, str]]:
     shipped, unseen = metrics(SHIPPED / "metrics.json"), metrics(UNSEEN / "new-metrics.json")
     before = metrics(UNSEEN / "shipped-metrics.json")  # the adapter shipped before, on the same speakers
     total, word, phone = "sentence/total/pcc", "word/accuracy/pcc", "phone/accuracy/pcc"
+
+    def detected(name: str) -> str:
+        key = f"phone/accuracy/detection_{name}"
+        return f"{pcc(shipped, key)} {interval(shipped, key)}"
+
     return [
         (
             "README.md",
@@ -47,6 +52,9 @@ def statements() -> list[tuple[str, str]]:
         ("README.md", f"speakers it never heard: {pcc(unseen, total)}, {pcc(unseen, word)}, {pcc(unseen, phone)})"),
         ("card", f"| phone accuracy (0-2) | {pcc(shipped, phone)} {interval(shipped, phone)} |"),
         ("card", f"| word accuracy | {pcc(shipped, word)} {interval(shipped, word)} |"),
+        ("card", f"with probability {detected('auc')} (AUC)"),
+        ("card", f"predicted below {shipped['metrics']['phone/accuracy/detection_threshold']:.3f}, the threshold"),
+        ("card", f"precision {detected('precision')}, recall {detected('recall')}, F1 {detected('f1')}"),
         ("card", f"sentence total {pcc(unseen, total)} against {pcc(before, total)}"),
         ("card", f"word accuracy {pcc(unseen, word)} against {pcc(before, word)}"),
         ("card", f"phone accuracy {pcc(unseen, phone)} against {pcc(before, phone)}"),
