@@ -115,6 +115,7 @@ def test_the_fixed_presets_say_what_departs_and_read_masked_slots_softly(compose
     assert isinstance(job.decoder, SlotDecoder) and job.decoder.masked_slots and job.decoder.readout == "soft"
     header = (CONF_DIR / "experiment" / f"{experiment}.yaml").read_text()
     assert "What departs from the paper, and why" in header
+    assert job.objective.template_weight == 0 and "template_weight=0" in header  # the anchor on the score tokens
     if experiment == "wang2025_simpo_fixed":
-        assert job.objective.reward == "slots_mean" and job.objective.redraw_negatives
+        assert job.objective.reward == "slots_sum" and job.objective.redraw_negatives
         assert (job.objective.beta, job.objective.gamma, job.objective.ce_weight) == (0.1, 0.5, 0.1)
