@@ -84,10 +84,9 @@ def masked_pairs(rejected_tokens: list[int]):
     }
 
 
-def test_simpo_can_anchor_on_the_score_tokens_alone(monkeypatch):
-    """As test_simpo_can_reward_the_score_tokens_alone's rows: the chosen row's template token has
-    p = 1/2, its slot p = 3/4. The CE anchor is their mean with the template weighted 1, the slot's
-    alone with 0."""
+def chosen_and_rejected():
+    """Two rows, their hidden states being the logits: a template token at p = 1/2, then the slot,
+    the chosen row's (label 1) at p = 3/4, the rejected row's (label 0) at p = 1/4."""
     hidden = torch.tensor([[[0.0, 0.0], [0.0, math.log(3)], [0.0, 0.0]]] * 2)
     batch = {
         "input_ids": torch.zeros(2, 3, dtype=torch.long),
@@ -97,6 +96,13 @@ def test_simpo_can_anchor_on_the_score_tokens_alone(monkeypatch):
         "chosen_rows": torch.tensor([0]),
         "rejected_rows": torch.tensor([1]),
     }
+    return batch, hidden
+
+
+def test_simpo_can_anchor_on_the_score_tokens_alone(monkeypatch):
+    """:func:`chosen_and_rejected`: the chosen row's template token has p = 1/2, its slot p = 3/4.
+    The CE anchor is their mean with the template weighted 1, the slot's alone with 0."""
+    batch, hidden = chosen_and_rejected()
     monkeypatch.setattr("apa.objectives.simpo.hidden_states", lambda model, batch: hidden)
     template, slot = math.log(2), math.log(4 / 3)
     plain = SimPOCrossEntropy()(LogitsAreHidden(), batch).metrics["ce"].item()
@@ -145,19 +151,9 @@ def test_masked_ce_trains_on_the_tiny_model(compose, objective):
 
 @pytest.mark.parametrize(("reward", "margin"), [("answer_mean", math.log(3) / 2), ("slots_mean", math.log(3))])
 def test_simpo_can_reward_the_score_tokens_alone(monkeypatch, reward, margin):
-    """Both rows: a template token at p = 1/2, then the slot: the chosen row's with p = 3/4, the
-    rejected row's with p = 1/4. Over the answer the reward gap is log 3 / 2; over the slot, log 3."""
-    hidden = torch.tensor([[[0.0, 0.0], [0.0, math.log(3)], [0.0, 0.0]]] * 2)
-    batch = {
-        "input_ids": torch.zeros(2, 3, dtype=torch.long),
-        "labels": torch.tensor([[IGNORE, 0, 1], [IGNORE, 0, 0]]),
-        "slot_positions": torch.tensor([[2], [2]]),
-        "slot_valid": torch.tensor([[True], [True]]),
-        "chosen_rows": torch.tensor([0]),
-        "rejected_rows": torch.tensor([1]),
-        "hidden": hidden,
-    }
-    monkeypatch.setattr("apa.objectives.simpo.hidden_states", lambda model, batch: batch["hidden"])
+    """:func:`chosen_and_rejected`: over the answer the reward gap is log 3 / 2; over the slot, log 3."""
+    batch, hidden = chosen_and_rejected()
+    monkeypatch.setattr("apa.objectives.simpo.hidden_states", lambda model, batch: hidden)
     output = SimPOCrossEntropy(reward=reward)(LogitsAreHidden(), batch)
     assert output.metrics["margin"].item() == pytest.approx(margin)
     with pytest.raises(ValueError, match=re.escape("objective.reward='tokens' is not one of")):
