@@ -16,8 +16,8 @@ slot's log-ratio and the margin is never reached; and one fixed negative serves 
 share the example's single audio encoding. ``masked_slots`` (ours, as for ``ce``): the slots are
 fed as ``<|score_mask|>`` in both answers, each keeping its written class as the label, so the
 rewards differ only at the labels the negative changed and no slot copies an earlier one. The two
-answers are then the same tokens, so the language model runs once per pair (:func:`pair_sources`):
-a pairwise step costs what a cross-entropy step does instead of twice as much.
+answers are then the same tokens, so the language model runs once per pair (:func:`pair_sources`)
+instead of once per answer.
 ``reward`` (ours): r(y) over the score tokens only, their mean (``slots_mean``) or sum
 (``slots_sum``), instead of the whole answer's mean (``answer_mean``, the paper's).
 ``redraw_negatives`` (ours): each epoch its own simulated negative per utterance (seeded), instead
