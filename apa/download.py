@@ -128,9 +128,8 @@ def unpack(archive: Path, dest: Path) -> Path:
     try:
         try:
             read_to_the_end(archive)
-            with tarfile.open(archive, "r:gz") as tar:
-                members = tar.getmembers()
-                for member in tqdm(members, desc=f"unpacking {archive.name}", unit="file"):
+            with tarfile.open(archive, "r|gz") as tar:  # one sequential pass: no member list, no rewinds
+                for member in tqdm(tar, desc=f"unpacking {archive.name}", unit="file"):
                     tar.extract(member, staging, filter="data")
         except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
             discard(archive)
