@@ -17,7 +17,8 @@ share the example's single audio encoding. ``masked_slots`` (ours, as for ``ce``
 fed as ``<|score_mask|>`` in both answers, each keeping its written class as the label, so the
 rewards differ only at the labels the negative changed and no slot copies an earlier one. The two
 answers are then the same tokens, so the language model runs once per pair (:func:`pair_sources`)
-instead of once per answer.
+instead of once per answer: on ``mini`` a step then costs what masked ``ce``'s does, against 2.1x
+for the paper's recipe (``bench/speed/simpo-shared-forward.json``).
 ``reward`` (ours): r(y) over the score tokens only, their mean (``slots_mean``) or sum
 (``slots_sum``), instead of the whole answer's mean (``answer_mean``, the paper's).
 ``redraw_negatives`` (ours): each epoch its own simulated negative per utterance (seeded), instead
