@@ -118,4 +118,5 @@ def test_the_fixed_presets_say_what_departs_and_read_masked_slots_softly(compose
     assert job.objective.template_weight == 0 and "template_weight=0" in header  # the anchor on the score tokens
     if experiment == "wang2025_simpo_fixed":
         assert job.objective.reward == "slots_sum" and job.objective.redraw_negatives
-        assert (job.objective.beta, job.objective.gamma, job.objective.ce_weight) == (0.1, 0.5, 0.1)
+        assert (job.objective.beta, job.objective.gamma) == (0.1, 0.5)  # the paper's
+        assert job.objective.ce_weight == 1 and "ce_weight=1" in header  # lambda; the paper: 0.1
