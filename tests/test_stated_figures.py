@@ -35,8 +35,8 @@ def prose(path) -> str:
 
 
 def statements() -> list[tuple[str, str]]:
-    shipped, unseen = metrics(SHIPPED / "metrics.json"), metrics(UNSEEN / "new-metrics.json")
-    before = metrics(UNSEEN / "shipped-metrics.json")  # the adapter shipped before, on the same speakers
+    shipped, unseen = metrics(SHIPPED / "metrics.json"), metrics(UNSEEN / "shipped-metrics.json")
+    before = metrics(UNSEEN / "fa-full-metrics.json")  # the adapter shipped before, on the same speakers
     total, word, phone = "sentence/total/pcc", "word/accuracy/pcc", "phone/accuracy/pcc"
 
     def detected(name: str) -> str:

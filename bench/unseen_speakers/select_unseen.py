@@ -1,12 +1,12 @@
-"""Keep the development utterances of speakers that neither adapter trained on.
+"""Keep the development utterances of speakers that no adapter compared here trained on.
 
 speechocean762-full's development split (12 speakers, ``data.dev_speakers=12``) is held out of the
-full-data run's training; 8 of its speakers are also outside the 800-utterance subset the old
-adapter trained on. Given the two adapters' ``evaluate.py ... split=dev`` folders, this writes their
-predictions and references for those speakers' 160 utterances, named ``<name>-predictions.json`` and
-``<name>-references.json``, in OUT (README.md beside this file has the commands)::
+full-data runs' training; 8 of its speakers are also outside the 800-utterance subset. Given
+adapters' ``evaluate.py ... split=dev`` folders, this writes their predictions and references for
+those speakers' 160 utterances, named ``<name>-predictions.json`` and ``<name>-references.json``,
+in OUT (README.md beside this file has the commands)::
 
-    python bench/unseen_speakers/select_unseen.py OUT new=EVAL_DIR shipped=EVAL_DIR
+    python bench/unseen_speakers/select_unseen.py OUT NAME=EVAL_DIR [NAME=EVAL_DIR ...]
 """
 
 import json
